@@ -1,0 +1,1 @@
+"""Control front-ends of the parameter registry: MIDI, OSC, mappings, tempo sync."""

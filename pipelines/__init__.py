@@ -1,0 +1,1 @@
+"""Pipelines: engine + models + I/O for music, video super-resolution and voice."""

@@ -1,0 +1,52 @@
+"""ACE-Step 1.5's DiT (diffusers' AceStepTransformer1DModel) behind the Denoiser protocol."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from engine import TorchDenoiser
+
+# A tiny configuration of the real architecture: 7.1M parameters at hidden 256 and
+# 6 layers (DESIGN.md, "Budgets"); 64 latent channels at 25 frames/s as in ACE-Step 1.5.
+TINY_DIT: Mapping[str, Any] = {
+    "hidden_size": 256,
+    "intermediate_size": 768,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 64,
+    "in_channels": 64 + 64 + 64,  # noisy latent + source latent + chunk mask, as ACE-Step packs them
+    "audio_acoustic_hidden_dim": 64,
+    "patch_size": 2,
+    "sliding_window": 64,
+    "encoder_hidden_size": 384,  # all-MiniLM-L6-v2 sentence embeddings
+}
+
+
+def build_dit(config: Mapping[str, Any] = TINY_DIT, seed: int = 0):
+    from diffusers import AceStepTransformer1DModel
+
+    torch.manual_seed(seed)
+    return AceStepTransformer1DModel(**config).eval()
+
+
+def dit_denoiser(model) -> TorchDenoiser:
+    """Adapt the DiT's keyword call to `denoise(x, sigma, cond)`.
+
+    cond holds `text` (B, L, encoder_hidden_size) and `context` (B, T, 2*C): the
+    source latent and chunk mask that ACE-Step feeds beside the noisy latent.
+    """
+
+    def call(x: torch.Tensor, sigma: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return model(
+            hidden_states=x,
+            timestep=sigma,
+            timestep_r=sigma,
+            encoder_hidden_states=cond["text"],
+            context_latents=cond["context"],
+            return_dict=False,
+        )[0]
+
+    return TorchDenoiser(model, call)

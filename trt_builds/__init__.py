@@ -1,0 +1,1 @@
+"""ONNX export, ONNX Runtime and TensorRT backends, engine cache."""

@@ -1,0 +1,1 @@
+"""Websockets server and the static browser page."""
