@@ -105,6 +105,7 @@ class Ring:
         self.dtype = dtype
         self.trace = Trace(trace_len)
         self.counters = RingCounters()
+        self.last_error: InputError | None = None
 
         cap, shape = self.capacity, self.latent_shape
         self._lat = torch.zeros((cap, *shape), dtype=dtype)
@@ -175,8 +176,9 @@ class Ring:
             self._validate(request)
             if len(self._queue) >= self.max_queue:
                 raise InputError("queue", f"admission queue is full ({self.max_queue} requests)")
-        except InputError:
+        except InputError as err:
             self.counters.rejected += 1
+            self.last_error = err
             raise
         self._queue.append(request)
         return request.id
@@ -314,10 +316,11 @@ class Ring:
     def _admit(self, state: StepState) -> tuple[Admission, ...]:
         limit = self.admit_per_tick or self.capacity
         admitted = []
+        start = self._head
         for offset in range(self._depth):
             if len(admitted) >= limit:
                 break
-            row = (self._head + offset) % self._depth
+            row = (start + offset) % self._depth
             if self._slots[row] is not None:
                 continue
             request = self._next_request(state)
@@ -335,9 +338,15 @@ class Ring:
             return self._queue.popleft()
         if self.factory is None:
             return None
-        request = self.factory(state)
-        if request is not None:
-            self._validate(request)
+        try:
+            request = self.factory(state)
+            if request is not None:
+                self._validate(request)
+        except InputError as err:
+            # A bad live request must not stop the tick loop: count it, keep serving.
+            self.counters.rejected += 1
+            self.last_error = err
+            return None
         return request
 
     def _place(self, row: int, request: Request) -> None:
