@@ -6,9 +6,11 @@ row's solver step. Every slot that finishes in the tick is returned.
 
 All per-slot state lives in tensors preallocated for the maximum depth: latents, the
 last x0 estimate, the source, a sigma table (one schedule per row), step counters
-and masks. The denoiser always sees a fixed, padded batch of max(depth, highest
-occupied row + 1) rows, so a request run alone at the same depth gives bit-identical
-latents (DESIGN.md, "Invariant (parity)").
+and masks. The denoiser always sees a fixed, padded batch: max(depth, highest
+occupied row + 1) rows, or chunks of `max_batch` rows where one large batch costs
+more per row than several small ones (long latents on a CPU). A request run alone
+at the same depth and chunking therefore gives bit-identical latents (DESIGN.md,
+"Invariant (parity)").
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Ring:
         null_cond: Mapping[str, torch.Tensor] | None = None,
         factory: RequestFactory | None = None,
         admit_per_tick: int | None = 1,
+        max_batch: int | None = None,
         max_queue: int = 1024,
         trace_len: int = 4096,
         dtype: torch.dtype = torch.float32,
@@ -97,6 +100,9 @@ class Ring:
             raise InputError("frame_dim", f"must index latent_shape {self.latent_shape}, got {frame_dim}")
         if admit_per_tick is not None and admit_per_tick < 1:
             raise InputError("admit_per_tick", f"must be at least 1 or None, got {admit_per_tick}")
+        if max_batch is not None and (max_batch < 1 or self.capacity % max_batch):
+            raise InputError("max_batch", f"must divide the ring capacity {self.capacity}, got {max_batch}")
+        self.max_batch = max_batch
         self.frame_dim = frame_dim
         self.frames = self.latent_shape[frame_dim]
         self.factory = factory
@@ -110,6 +116,7 @@ class Ring:
         cap, shape = self.capacity, self.latent_shape
         self._lat = torch.zeros((cap, *shape), dtype=dtype)
         self._x0 = torch.zeros((cap, *shape), dtype=dtype)
+        self._v = torch.zeros((cap, *shape), dtype=dtype)
         self._src = torch.zeros((cap, *shape), dtype=dtype)
         self._fresh = torch.zeros((cap, *shape), dtype=dtype)
         self._xin = torch.zeros((2 * cap, *shape), dtype=dtype)  # CFG doubles the batch
@@ -197,6 +204,37 @@ class Ring:
         with self._pending.lock:
             self._pending.retarget = schedule_for
 
+    def tune_max_batch(self, repeats: int = 2) -> dict[int, float]:
+        """Time the denoiser at each chunk size that divides the capacity and keep the
+        fastest per row. Returns seconds per row for each size tried.
+
+        Only while the ring is empty: a new chunk size changes the call shape, and so
+        the bitwise parity reference of work already in flight.
+        """
+        if self.occupied:
+            raise InputError("max_batch", "can only be tuned while the ring is empty")
+        if self._cond_shapes is None:
+            raise InputError("cond", "shapes are unknown until a request or a null condition is given")
+        per_row: dict[int, float] = {}
+        sizes = [n for n in (1, 2, 4, 8, 16) if n <= self._depth]
+        guidance = self.store.snapshot["guidance"]
+        guided = guidance != 1.0 and self._null is not None
+        for round_ in range(repeats + 1):
+            for n in sizes:
+                x = self._lat[:n].normal_()  # the ring is empty: its rows are scratch
+                sigma = self._table[:n, 0].fill_(0.5)
+                cond = {k: c[:n] for k, c in self._cond_a.items()}
+                t0 = time.perf_counter()
+                if guided:
+                    self._guided_call(x, sigma, cond, guidance)
+                else:
+                    self.denoiser.denoise(x, sigma, cond)
+                if round_ > 0:  # round 0 warms kernels and the allocator up
+                    per_row[n] = min(per_row.get(n, float("inf")), (time.perf_counter() - t0) / n)
+        self._table[:n].zero_()
+        self.max_batch = min(per_row, key=per_row.get)
+        return per_row
+
     # ---- the tick ----------------------------------------------------------------------
 
     def tick(self) -> list[Completion]:
@@ -226,9 +264,10 @@ class Ring:
         sde_rows = [r for r in rows if bool(self._sde[r])]
         if sde_rows:
             new = self._sde_update(new, x, v, x0, sigma, sigma_next, sde_rows, b, state)
-        occupied = per_row(self._occupied[:b], x)
-        self._lat[:b].copy_(torch.where(occupied, new, x))
-        self._x0[:b].copy_(torch.where(occupied, x0, self._x0[:b]))
+        # Empty rows have sigma = sigma_next = 0 and are rewritten on admission, so
+        # the whole batch is stored without masking.
+        self._lat[:b].copy_(new)
+        self._x0[:b].copy_(x0)
 
         slots_trace = tuple(
             SlotTrace(r, self._slots[r].request.id, int(self._step[r]), float(sigma[r]), float(sigma_next[r]))
@@ -310,8 +349,15 @@ class Ring:
         self._has_b[row] = 0.0
 
     def _batch_rows(self) -> int:
+        """Rows run this tick: max(depth, highest occupied row + 1), rounded up to
+        whole denoiser chunks."""
         last = max((r for r, s in enumerate(self._slots) if s is not None), default=-1)
-        return 0 if last < 0 else max(self._depth, last + 1)
+        if last < 0:
+            return 0
+        rows = max(self._depth, last + 1)
+        if self.max_batch is not None and rows > self.max_batch:
+            rows = -(-rows // self.max_batch) * self.max_batch
+        return rows
 
     def _admit(self, state: StepState) -> tuple[Admission, ...]:
         limit = self.admit_per_tick or self.capacity
@@ -407,28 +453,49 @@ class Ring:
         return {k: a[:b] + per_row(weight, a[:b]) * (self._cond_b[k][:b] - a[:b]) for k, a in self._cond_a.items()}
 
     def _predict(self, x: torch.Tensor, sigma: torch.Tensor, b: int, state: StepState):
+        """Velocity for rows [0, b), in denoiser calls of `chunk` rows each.
+
+        Every call has the same shape for a given depth, so a solo run at that depth
+        sees identical kernels; chunks holding no occupied slot are skipped.
+        """
         cond = self._cond_rows(b, state)
         guidance = state["guidance"]
+        guided = guidance != 1.0 and self._null is not None
         if guidance != 1.0 and self._null is None:
             self.counters.guidance_unavailable += 1
-        if guidance == 1.0 or self._null is None:
+        chunk = min(self.max_batch or b, b)
+        model_s = 0.0
+        v = self._v[:b]
+        for lo in range(0, b, chunk):
+            hi = lo + chunk
+            if not bool(self._occupied[lo:hi].any()):
+                v[lo:hi].zero_()
+                continue
+            rows_cond = {k: c[lo:hi] for k, c in cond.items()}
             t0 = time.perf_counter()
-            v = self.denoiser.denoise(x, sigma, cond)
-            return v, False, time.perf_counter() - t0
-        xin, sin = self._xin[: 2 * b], self._sin[: 2 * b]
-        xin[:b].copy_(x)
-        xin[b:].copy_(x)
-        sin[:b].copy_(sigma)
-        sin[b:].copy_(sigma)
+            if guided:
+                out = self._guided_call(x[lo:hi], sigma[lo:hi], rows_cond, guidance)
+            else:
+                out = self.denoiser.denoise(x[lo:hi], sigma[lo:hi], rows_cond)
+            model_s += time.perf_counter() - t0
+            v[lo:hi].copy_(out)
+        return v, guided, model_s
+
+    def _guided_call(self, x, sigma, cond, guidance):
+        """One denoiser call over [cond rows; null rows], combined by CFG."""
+        n = x.shape[0]
+        xin, sin = self._xin[: 2 * n], self._sin[: 2 * n]
+        xin[:n].copy_(x)
+        xin[n:].copy_(x)
+        sin[:n].copy_(sigma)
+        sin[n:].copy_(sigma)
         cin = {}
         for k, buf in self._cond_in.items():
-            buf[:b].copy_(cond[k])
-            buf[b : 2 * b].copy_(self._null[k].expand_as(buf[b : 2 * b]))
-            cin[k] = buf[: 2 * b]
-        t0 = time.perf_counter()
+            buf[:n].copy_(cond[k])
+            buf[n : 2 * n].copy_(self._null[k].expand_as(buf[n : 2 * n]))
+            cin[k] = buf[: 2 * n]
         out = self.denoiser.denoise(xin, sin, cin)
-        model_s = time.perf_counter() - t0
-        return cfg_combine(out[:b], out[b:], guidance), True, model_s
+        return cfg_combine(out[:n], out[n:], guidance)
 
     def _curves(self, state: StepState) -> dict[str, torch.Tensor]:
         version, cached = self._curve_cache
@@ -465,6 +532,7 @@ class Ring:
         self.trace.append(
             TickTrace(
                 tick=self._tick, state_version=state.version, batch=b, depth=self._depth, guided=guided,
+                chunk=min(self.max_batch or b, b),
                 slots=slots, admitted=admitted, finished=finished, model_s=model_s,
                 tick_s=time.perf_counter() - t_start,
             )
@@ -480,11 +548,13 @@ def run_alone(
     state: StepState | None = None,
     frame_dim: int = 0,
     null_cond: Mapping[str, torch.Tensor] | None = None,
+    max_batch: int | None = None,
 ) -> Completion:
-    """Run one request to completion in an otherwise empty ring of the same depth:
-    the same padded batch shape, so the reference for bit-identical parity."""
+    """Run one request to completion in an otherwise empty ring of the same depth and
+    chunking: the same denoiser call shape, so the reference for bit-identical parity."""
     store = StateStore(state.registry, state.values) if state is not None else StateStore()
-    ring = Ring(denoiser, latent_shape, depth=depth, store=store, frame_dim=frame_dim, null_cond=null_cond)
+    ring = Ring(denoiser, latent_shape, depth=depth, store=store, frame_dim=frame_dim, null_cond=null_cond,
+                max_batch=max_batch)
     ring.submit(request)
     (completion,) = ring.run_until_idle()
     return completion

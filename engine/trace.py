@@ -34,6 +34,7 @@ class TickTrace:
     state_version: int
     batch: int  # rows handed to the denoiser (padded shape, before CFG doubling)
     depth: int
+    chunk: int  # rows per denoiser call (the batch runs in batch/chunk calls)
     guided: bool  # whether classifier-free guidance ran this tick
     slots: tuple[SlotTrace, ...]
     admitted: tuple[Admission, ...]
@@ -69,6 +70,14 @@ class Trace:
 
     def admissions(self) -> list[Admission]:
         return [a for t in self.ticks() for a in t.admitted]
+
+    def first_tick_at(self, version: int) -> TickTrace | None:
+        """The first tick that ran with StepState `version` or newer (step/frame onset)."""
+        return next((t for t in self.ticks() if t.state_version >= version), None)
+
+    def first_admission_at(self, version: int) -> Admission | None:
+        """The first request born from StepState `version` or newer (request onset)."""
+        return next((a for a in self.admissions() if a.params_version >= version), None)
 
     def clear(self) -> None:
         with self._lock:

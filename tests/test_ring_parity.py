@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import SHAPE, latent, text
-from engine import Request, Ring, Solver, StateStore, flow_schedule, run_alone
+from engine import InputError, Request, Ring, Solver, StateStore, flow_schedule, run_alone
 
 
 def mixed_requests(n: int) -> list[Request]:
@@ -116,3 +116,55 @@ def test_guidance_without_a_null_condition_is_counted_not_hidden(denoiser):
     ring.run_until_idle()
     assert ring.counters.guidance_unavailable == 3
     assert not any(t.guided for t in ring.trace)
+
+
+@pytest.mark.parametrize("depth,max_batch", [(8, 1), (8, 2), (4, 4), (16, 8)])
+def test_chunked_denoiser_calls_keep_bit_identical_parity(denoiser, null_cond, depth, max_batch):
+    requests = mixed_requests(9)
+    store = StateStore(initial=STATE)
+    ring = Ring(denoiser, SHAPE, depth=depth, store=store, null_cond=null_cond, admit_per_tick=None,
+                max_batch=max_batch)
+    for r in requests:
+        ring.submit(r)
+    done = {c.request.id: c for c in ring.run_until_idle()}
+    assert {t.chunk for t in ring.trace if t.batch} == {min(max_batch, depth)}
+    for r in requests:
+        alone = run_alone(denoiser, r, SHAPE, depth=depth, state=store.snapshot, null_cond=null_cond,
+                          max_batch=max_batch)
+        assert torch.equal(done[r.id].latent, alone.latent)
+
+
+def test_single_row_calls_make_parity_bitwise_across_depth_changes(denoiser):
+    requests = mixed_requests(8)
+    ring = Ring(denoiser, SHAPE, depth=2, admit_per_tick=None, max_batch=1)
+    for r in requests:
+        ring.submit(r)
+    done = ring.tick()
+    ring.set_depth(8)
+    done += ring.tick() + ring.tick()
+    ring.set_depth(3)
+    done += ring.run_until_idle()
+    assert len(done) == len(requests)
+    for c in done:
+        assert torch.equal(c.latent, run_alone(denoiser, c.request, SHAPE, depth=1, max_batch=1).latent)
+
+
+def test_max_batch_must_divide_the_capacity(denoiser):
+    with pytest.raises(InputError, match="max_batch"):
+        Ring(denoiser, SHAPE, max_batch=3)
+
+
+def test_tuning_picks_the_fastest_chunk_and_keeps_parity(denoiser):
+    ring = Ring(denoiser, SHAPE, depth=8, admit_per_tick=None)
+    ring.submit(Request(seed=1, schedule=flow_schedule(3), cond=text(1)))
+    ring.tick()
+    with pytest.raises(InputError, match="empty"):
+        ring.tune_max_batch()  # not while slots are in flight
+    ring.run_until_idle()
+    per_row = ring.tune_max_batch(repeats=1)
+    assert set(per_row) == {1, 2, 4, 8}
+    assert ring.max_batch == min(per_row, key=per_row.get)
+    req = Request(seed=2, schedule=flow_schedule(3), cond=text(2))
+    ring.submit(req)
+    (done,) = ring.run_until_idle()
+    assert torch.equal(done.latent, run_alone(denoiser, req, SHAPE, depth=8, max_batch=ring.max_batch).latent)

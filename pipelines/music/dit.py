@@ -50,3 +50,31 @@ def dit_denoiser(model) -> TorchDenoiser:
         )[0]
 
     return TorchDenoiser(model, call)
+
+
+TEXT_TOKENS = 8  # caption embedding tokens handed to cross-attention
+
+
+def dit_cond(frames: int, seed: int, config: Mapping[str, Any] = TINY_DIT) -> dict[str, torch.Tensor]:
+    """A stand-in caption embedding and an empty context (text-to-music, no source).
+
+    Until the music pipeline's text encoder exists, demo and benchmark conditions
+    are seeded random embeddings of the right shape.
+    """
+    g = torch.Generator().manual_seed(seed)
+    width = config.get("encoder_hidden_size") or config["hidden_size"]
+    return {
+        "text": torch.randn(TEXT_TOKENS, width, generator=g),
+        "context": torch.zeros(frames, config["in_channels"] - config["audio_acoustic_hidden_dim"]),
+    }
+
+
+def dit_null_cond(frames: int, config: Mapping[str, Any] = TINY_DIT) -> dict[str, torch.Tensor]:
+    """The null condition for classifier-free guidance: zero text, empty context."""
+    cond = dit_cond(frames, 0, config)
+    return {k: torch.zeros_like(v) for k, v in cond.items()}
+
+
+def latent_shape(frames: int, config: Mapping[str, Any] = TINY_DIT) -> tuple[int, int]:
+    """ACE-Step latents are (T, C): frames first, so the frame axis is 0."""
+    return (frames, config["audio_acoustic_hidden_dim"])

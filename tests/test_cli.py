@@ -1,0 +1,50 @@
+"""The command line: the demo runs end to end; bad input is one line and exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+from safetensors.torch import load_file
+
+from demon.cli import main
+
+
+def test_demo_runs_live_changes_and_keeps_parity(tmp_path, capsys):
+    out = tmp_path / "latents.safetensors"
+    rc = main(["demo", "--requests", "4", "--seconds", "1", "--depth", "2", "--steps", "2", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "completions 4" in text
+    assert "guidance change used from tick 4" in text
+    assert "bit-identical True" in text
+    latents = load_file(str(out))
+    assert len(latents) == 4
+    assert all(t.shape == (25, 64) for t in latents.values())
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["demo", "--depth", "0"], "--depth: 0 is outside 1..16"),
+        (["demo", "--guidance", "nan"], "--guidance: expected a finite number"),
+        (["demo", "--steps", "many"], "invalid int value"),
+        (["demo", "--seconds", "-1"], "--seconds"),
+        (["demo", "--seconds", "1e9"], "--seconds"),
+        (["demo", "--out", "/no/such/folder/x.safetensors"], "does not exist"),
+        (["demo", "--solver", "heun"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, fragment):
+    proc = subprocess.run([sys.executable, "-m", "demon", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("demon: error:")
+    assert fragment in lines[0]
+    assert proc.stdout == ""
+
+
+def test_params_lists_the_registry(capsys):
+    assert main(["params", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any('"name": "guidance"' in line and '"propagation": "step"' in line for line in lines)
