@@ -398,10 +398,7 @@ class Ring:
     def _place(self, row: int, request: Request) -> None:
         gen = request.generator()
         sched = request.schedule
-        self._table[row].zero_()
-        self._table[row, : len(sched.sigmas)] = sched.as_tensor(self.dtype)
-        self._step[row] = 0
-        self._nsteps[row] = sched.steps
+        self._load_schedule(row, sched, 0)
         self._occupied[row] = True
         self._sde[row] = request.solver is Solver.SDE
         if request.source is not None:
@@ -415,12 +412,22 @@ class Ring:
         self._has_b[row] = 1.0 if request.cond_b is not None else 0.0
         for k, t in (request.cond_b or {}).items():
             self._cond_b[k][row].copy_(t)
-        noise = self._fresh[row : row + 1]
-        torch.randn(noise.shape, generator=gen, dtype=self.dtype, out=noise)
-        start = self._table[row : row + 1, 0]
-        self._lat[row : row + 1].copy_(noised(self._src[row : row + 1], noise, start))
         self._x0[row].copy_(self._src[row])
+        self._renoise(row, gen)
         self._slots[row] = _Slot(request, gen, sched, self._tick + 1)
+
+    def _load_schedule(self, row: int, schedule: Schedule, step: int) -> None:
+        self._table[row].zero_()
+        self._table[row, : len(schedule.sigmas)] = schedule.as_tensor(self.dtype)
+        self._step[row] = step
+        self._nsteps[row] = schedule.steps
+
+    def _renoise(self, row: int, generator: torch.Generator) -> None:
+        """Latent of `row` = its x0 estimate noised to its current sigma with fresh noise."""
+        noise = self._fresh[row : row + 1]
+        torch.randn(noise.shape, generator=generator, dtype=self.dtype, out=noise)
+        sigma = self._table[row : row + 1].gather(1, self._step[row : row + 1, None]).squeeze(1)
+        self._lat[row : row + 1].copy_(noised(self._x0[row : row + 1], noise, sigma))
 
     def _apply_retarget(self) -> None:
         with self._pending.lock:
@@ -433,14 +440,8 @@ class Ring:
             new = schedule_for(slot.request)
             step, n = int(self._step[row]), int(self._nsteps[row])
             k = min(round(step / n * new.steps), new.steps - 1)
-            self._table[row].zero_()
-            self._table[row, : len(new.sigmas)] = new.as_tensor(self.dtype)
-            self._step[row] = k
-            self._nsteps[row] = new.steps
-            noise = self._fresh[row : row + 1]
-            torch.randn(noise.shape, generator=slot.generator, dtype=self.dtype, out=noise)
-            sigma = self._table[row : row + 1, k]
-            self._lat[row : row + 1].copy_(noised(self._x0[row : row + 1], noise, sigma))
+            self._load_schedule(row, new, k)
+            self._renoise(row, slot.generator)
             slot.schedule = new
             self.counters.retargeted += 1
 

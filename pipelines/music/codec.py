@@ -1,0 +1,65 @@
+"""The music codec: diffusers' AutoencoderOobleck (ACE-Step 1.5's VAE class).
+
+The house configuration is a tiny one at 16 kHz mono and 25 latent frames/s (hop
+640 = 2*4*8*10, all even strides so a window of frames decodes to exactly
+frames*hop samples), with ACE-Step 1.5's 64 latent channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from engine.windowed import DecoderGeometry, measure_halo
+
+SAMPLE_RATE = 16_000
+FRAME_RATE = 25
+HOP = SAMPLE_RATE // FRAME_RATE
+
+TINY_CODEC: Mapping[str, Any] = {
+    "encoder_hidden_size": 32,
+    "downsampling_ratios": [2, 4, 8, 10],
+    "channel_multiples": [1, 2, 4, 8],
+    "decoder_channels": 32,
+    "decoder_input_channels": 64,
+    "audio_channels": 1,
+    "sampling_rate": SAMPLE_RATE,
+}
+
+
+def build_codec(config: Mapping[str, Any] = TINY_CODEC, seed: int = 0):
+    from diffusers import AutoencoderOobleck
+
+    torch.manual_seed(seed)
+    return AutoencoderOobleck(**config).eval()
+
+
+def codec_hop(model) -> int:
+    hop = 1
+    for r in model.config.downsampling_ratios:
+        hop *= r
+    return hop
+
+
+def decoder_fn(model):
+    """(B, C, T) latents -> (B, audio_channels, T * hop) samples, no autograd."""
+
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model.decoder(z)
+
+    return decode
+
+
+def encode_mean(model, audio: torch.Tensor) -> torch.Tensor:
+    """(B, audio_channels, N) samples -> (B, C, N / hop) latent means (deterministic)."""
+    with torch.inference_mode():
+        h = model.encoder(audio)
+        mean, _ = h.chunk(2, dim=1)
+    return mean
+
+
+def measure_geometry(model) -> DecoderGeometry:
+    hop = codec_hop(model)
+    return DecoderGeometry(hop=hop, halo=measure_halo(decoder_fn(model), model.config.decoder_input_channels, hop))
