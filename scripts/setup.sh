@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine: a virtual environment in .venv with the project installed.
-# Idempotent: re-running it does nothing when pyproject.toml has not changed.
+# Idempotent: re-running it only checks, unless pyproject.toml or this script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+# System packages the music corpus needs: fluidsynth and the General MIDI soundfont.
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if (( ${#missing[@]} )); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    else
+        echo "setup: please install the system packages: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
 
 stamp=.venv/.setup-stamp
 want=$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
