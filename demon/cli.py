@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from engine import CORE_PARAMS, InputError
@@ -11,6 +12,9 @@ from engine import CORE_PARAMS, InputError
 from .args import Parser, UsageError, add_param_flags, fail, param_values
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
+RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "shift", "solver", "source_blend", "noise_injection")
+MAX_RENDER_SECONDS = 600.0
+OUTPUT_SUFFIXES = (".wav", ".flac")
 
 
 def build_parser() -> Parser:
@@ -23,6 +27,16 @@ def build_parser() -> Parser:
     demo.add_argument("--seconds", type=float, default=10.0, help="latent length in seconds (0 < s <= 600)")
     demo.add_argument("--out", type=Path, help="save the completed latents as safetensors")
 
+    render = sub.add_parser("render", help="render to a file, headless")
+    kinds = render.add_subparsers(dest="kind", required=True, parser_class=Parser)
+    music = kinds.add_parser("music", help="text-to-music, or audio-to-audio with --source")
+    music.add_argument("--prompt", required=True, help='caption, e.g. "lofi piano and drums, 84 bpm, A minor"')
+    music.add_argument("--seconds", type=float, default=30.0, help=f"length (0 < s <= {MAX_RENDER_SECONDS:g})")
+    add_param_flags(music, CORE_PARAMS, RENDER_PARAMS)
+    music.add_argument("--source", type=Path, help="audio file to start from (any format FFmpeg reads)")
+    music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
+    music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+
     params = sub.add_parser("params", help="list the parameter registry")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")
     return parser
@@ -33,9 +47,19 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "params":
             return _params(args.json)
+        if args.command == "render":
+            return _render_music(args)
         return _demo(args)
     except (UsageError, InputError) as err:
         return fail(str(err))
+    except (ValueError, RuntimeError) as err:
+        # model folders, audio files: their own errors already name the file and reason
+        from pipelines.audio_io import AudioFileError
+        from pipelines.music.models import ModelFolderError
+
+        if isinstance(err, (AudioFileError, ModelFolderError)):
+            return fail(str(err))
+        raise
     except KeyboardInterrupt:
         return 130
 
@@ -65,6 +89,34 @@ def _demo(args) -> int:
 
     return run_demo(param_values(args, CORE_PARAMS, DEMO_PARAMS), requests=args.requests,
                     seconds=args.seconds, out=args.out)
+
+
+def _render_music(args) -> int:
+    if not 0 < args.seconds <= MAX_RENDER_SECONDS:
+        raise UsageError(f"--seconds: must lie in (0, {MAX_RENDER_SECONDS:g}], got {args.seconds:g}")
+    if args.out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"--out: use a {' or '.join(OUTPUT_SUFFIXES)} file, got {args.out.name!r}")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out: folder {args.out.parent} does not exist")
+    if args.source is not None and not args.source.is_file():
+        raise UsageError(f"--source: {args.source} is not a readable file")
+    params = param_values(args, CORE_PARAMS, RENDER_PARAMS)
+    if args.source is None and params.get("strength", 1.0) < 1.0:
+        raise UsageError("--strength: below 1 needs --source")
+    from .progress import ProgressBar  # torch and diffusers load only for real work
+    from pipelines.audio_io import write_audio
+    from pipelines.music.models import load_music_models
+    from pipelines.music.render import MusicJob, render_music
+
+    start = time.perf_counter()
+    models = load_music_models(args.model)
+    job = MusicJob(args.prompt, args.seconds, params, args.source)
+    with ProgressBar() as bar:
+        audio = render_music(models, job, bar.update)
+    write_audio(args.out, audio, models.codec.sample_rate)
+    print(f"wrote {args.out} ({args.seconds:g} s at {models.codec.sample_rate} Hz) "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":

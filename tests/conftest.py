@@ -39,6 +39,28 @@ def null_cond():
     return {"text": torch.zeros(TEXT)}
 
 
+def tiny_folder(root, channels=16):
+    """A random ACE-Step-layout folder, as `save_pretrained` writes it."""
+    from pipelines.music.codec import TINY_CODEC, build_codec
+    from pipelines.music.dit import HOUSE_DIT, build_dit
+
+    vae = build_codec({**TINY_CODEC, "encoder_hidden_size": 2 * channels, "decoder_input_channels": channels,
+                       "decoder_channels": 8, "channel_multiples": [1, 2, 2, 2]}, seed=1)
+    dit = build_dit({**HOUSE_DIT, "num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128,
+                     "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32,
+                     "audio_acoustic_hidden_dim": channels, "in_channels": 3 * channels}, seed=2)
+    vae.save_pretrained(str(root / "vae"), safe_serialization=True)
+    dit.save_pretrained(str(root / "transformer"), safe_serialization=True)
+    return vae, dit
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_models")
+    tiny_folder(root)
+    return root
+
+
 def text(seed: int) -> dict[str, torch.Tensor]:
     return {"text": torch.randn(TEXT, generator=torch.Generator().manual_seed(seed))}
 

@@ -8,11 +8,16 @@ the full sample rate, which 64 latents would need, does not train in an hour her
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import torch
 
 from engine.windowed import DecoderGeometry, measure_halo
+
+# diffusers' Oobleck still uses torch's deprecated weight_norm; the warning says nothing
+# a user of demon can act on.
+warnings.filterwarnings("ignore", message=r".*torch\.nn\.utils\.weight_norm.*is deprecated", category=FutureWarning)
 
 SAMPLE_RATE = 16_000
 FRAME_RATE = 25

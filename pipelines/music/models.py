@@ -1,0 +1,135 @@
+"""Loading the music models: the shipped house models or a real ACE-Step 1.5 folder.
+
+Both use the diffusers pipeline layout, read only from a local folder:
+
+    FOLDER/vae/config.json + diffusion_pytorch_model.safetensors          (AutoencoderOobleck)
+    FOLDER/transformer/config.json + diffusion_pytorch_model.safetensors  (AceStepTransformer1DModel)
+
+House models also carry `house.json` beside each config (the card: metrics, training
+command, and for the VAE the latent statistics and the measured decoder halo). A real
+checkpoint has no card: its latents are used as they are and the halo is measured when
+it loads. A missing or wrong folder is a clear error, never a download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.windowed import DecoderGeometry
+
+from .codec import codec_hop, measure_geometry
+
+HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "music"
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+class ModelFolderError(ValueError):
+    """A model folder that is missing, incomplete or of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class LatentCodec:
+    """The VAE with what the engine needs to know about it."""
+
+    vae: torch.nn.Module
+    geometry: DecoderGeometry
+    latent_mean: torch.Tensor  # (C,), to normalise latents for the DiT
+    latent_std: torch.Tensor  # (C,)
+    card: dict
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.vae.config.sampling_rate)
+
+    @property
+    def channels(self) -> int:
+        return int(self.vae.config.decoder_input_channels)
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """(.., T, C) raw VAE latents -> the DiT's latent space."""
+        return (z - self.latent_mean) / self.latent_std
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std + self.latent_mean
+
+
+@dataclass(frozen=True)
+class MusicModels:
+    codec: LatentCodec
+    transformer: torch.nn.Module
+    card: dict
+
+
+def _check_part(folder: Path, part: str, class_name: str) -> Path:
+    path = folder / part
+    config = path / "config.json"
+    if not config.is_file():
+        raise ModelFolderError(f"model folder {folder}: {part}/config.json is missing")
+    try:
+        found = json.loads(config.read_text()).get("_class_name")
+    except json.JSONDecodeError as err:
+        raise ModelFolderError(f"model folder {folder}: {part}/config.json is not JSON ({err})") from None
+    if found != class_name:
+        raise ModelFolderError(f"model folder {folder}: {part} holds {found!r}, expected {class_name}")
+    if not (path / WEIGHTS).is_file():
+        raise ModelFolderError(f"model folder {folder}: {part}/{WEIGHTS} is missing (only safetensors load)")
+    return path
+
+
+def _card(path: Path) -> dict:
+    card = path / "house.json"
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
+def _load_options() -> dict:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # low_cpu_mem_usage=False: the tiny models load directly (and diffusers does not
+    # then suggest installing accelerate on every run)
+    return {"local_files_only": True, "use_safetensors": True, "torch_dtype": torch.float32,
+            "low_cpu_mem_usage": False}
+
+
+def load_codec(folder: Path | str | None = None) -> LatentCodec:
+    """The VAE of a model folder (house models by default)."""
+    from diffusers import AutoencoderOobleck
+
+    folder = _folder(folder)
+    path = _check_part(folder, "vae", "AutoencoderOobleck")
+    vae = AutoencoderOobleck.from_pretrained(str(path), **_load_options()).eval()
+    card = _card(path)
+    channels = int(vae.config.decoder_input_channels)
+    if "halo_frames" in card:
+        geometry = DecoderGeometry(hop=codec_hop(vae), halo=int(card["halo_frames"]))
+    else:
+        geometry = measure_geometry(vae)
+    mean = torch.tensor(card.get("latent_mean", [0.0] * channels))
+    std = torch.tensor(card.get("latent_std", [1.0] * channels))
+    return LatentCodec(vae, geometry, mean, std, card)
+
+
+def load_music_models(folder: Path | str | None = None) -> MusicModels:
+    """The house models by default, or an ACE-Step 1.5 folder in diffusers layout."""
+    from diffusers import AceStepTransformer1DModel
+
+    folder = _folder(folder)
+    codec = load_codec(folder)
+    path = _check_part(folder, "transformer", "AceStepTransformer1DModel")
+    dit = AceStepTransformer1DModel.from_pretrained(str(path), **_load_options()).eval()
+    if int(dit.config.audio_acoustic_hidden_dim) != codec.channels:
+        raise ModelFolderError(
+            f"model folder {folder}: the transformer predicts {dit.config.audio_acoustic_hidden_dim} latent "
+            f"channels but the VAE decodes {codec.channels}"
+        )
+    return MusicModels(codec, dit, _card(path))
+
+
+def _folder(folder: Path | str | None) -> Path:
+    folder = Path(folder) if folder is not None else HOUSE_MODELS
+    if not folder.is_dir():
+        raise ModelFolderError(f"model folder {folder} does not exist")
+    return folder
