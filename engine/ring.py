@@ -52,6 +52,7 @@ class RingCounters:
     rejected: int = 0  # submissions refused for bad input
     retargeted: int = 0  # in-flight slots re-noised onto a new schedule
     guidance_unavailable: int = 0  # ticks where guidance != 1 but no null condition exists
+    nonfinite: int = 0  # slot steps whose result was NaN/inf and was not applied
 
 
 @dataclass
@@ -205,7 +206,7 @@ class Ring:
             self._pending.retarget = schedule_for
 
     def tune_max_batch(self, repeats: int = 2) -> dict[int, float]:
-        """Time the denoiser at each chunk size that divides the capacity and keep the
+        """Time the denoiser at chunk sizes 1, 2, 4, ... up to the depth and keep the
         fastest per row. Returns seconds per row for each size tried.
 
         Only while the ring is empty: a new chunk size changes the call shape, and so
@@ -219,9 +220,11 @@ class Ring:
         sizes = [n for n in (1, 2, 4, 8, 16) if n <= self._depth]
         guidance = self.store.snapshot["guidance"]
         guided = guidance != 1.0 and self._null is not None
+        gen = torch.Generator().manual_seed(0)
         for round_ in range(repeats + 1):
             for n in sizes:
-                x = self._lat[:n].normal_()  # the ring is empty: its rows are scratch
+                x = self._lat[:n]  # the ring is empty: its rows are scratch
+                torch.randn(x.shape, generator=gen, dtype=self.dtype, out=x)
                 sigma = self._table[:n, 0].fill_(0.5)
                 cond = {k: c[:n] for k, c in self._cond_a.items()}
                 t0 = time.perf_counter()
@@ -264,6 +267,15 @@ class Ring:
         sde_rows = [r for r in rows if bool(self._sde[r])]
         if sde_rows:
             new = self._sde_update(new, x, v, x0, sigma, sigma_next, sde_rows, b, state)
+        finite = torch.isfinite(new).flatten(1).all(1)
+        if not bool(finite.all()):
+            # A model that returns NaN/inf for a row must not poison its slot: the row
+            # keeps its last finite latent, the event is counted, the tick goes on.
+            bad = [r for r in rows if not bool(finite[r])]
+            self.counters.nonfinite += len(bad)
+            keep = per_row(finite, new)
+            new = torch.where(keep, new, x)
+            x0 = torch.where(keep, x0, self._x0[:b])
         # Empty rows have sigma = sigma_next = 0 and are rewritten on admission, so
         # the whole batch is stored without masking.
         self._lat[:b].copy_(new)
@@ -437,7 +449,14 @@ class Ring:
         for row, slot in enumerate(self._slots):
             if slot is None:
                 continue
-            new = schedule_for(slot.request)
+            try:
+                new = schedule_for(slot.request)
+                if not isinstance(new, Schedule):
+                    raise InputError("schedule", f"retarget gave {type(new).__name__}, not a Schedule")
+            except InputError as err:
+                self.counters.rejected += 1
+                self.last_error = err
+                continue  # the slot keeps its schedule
             step, n = int(self._step[row]), int(self._nsteps[row])
             k = min(round(step / n * new.steps), new.steps - 1)
             self._load_schedule(row, new, k)

@@ -250,3 +250,47 @@ def test_denoiser_returning_the_wrong_shape_fails_loudly():
     broken = TorchDenoiser(torch.nn.Identity(), lambda x, s, c: x[:, :1])
     with pytest.raises(RuntimeError, match="shape"):
         broken.denoise(torch.zeros(2, 4, 3), torch.zeros(2), {})
+
+
+class FlakyDenoiser:
+    """Returns NaN for rows whose conditioning says so: a model misbehaving on one slot."""
+
+    name = "flaky"
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def denoise(self, x, sigma, cond):
+        v = self.inner.denoise(x, sigma, cond)
+        poisoned = (cond["text"][:, 0] > 100.0).view(-1, 1, 1)
+        return torch.where(poisoned, torch.full_like(v, float("nan")), v)
+
+
+def test_a_nan_from_the_model_is_counted_and_does_not_poison_the_ring(denoiser):
+    ring = Ring(FlakyDenoiser(denoiser), SHAPE, depth=4, admit_per_tick=None)
+    bad_cond = {"text": torch.full((TEXT,), 1000.0)}
+    good = [Request(seed=i, schedule=flow_schedule(3), cond=text(i)) for i in range(3)]
+    for r in good:
+        ring.submit(r)
+    ring.submit(Request(seed=9, schedule=flow_schedule(3), cond=bad_cond))
+    done = ring.run_until_idle()
+    assert len(done) == 4 and ring.counters.nonfinite == 3
+    assert all(torch.isfinite(c.latent).all() for c in done)
+    for c in done:
+        if c.request in good:
+            assert torch.equal(c.latent, run_alone(denoiser, c.request, SHAPE, depth=4).latent)
+
+
+def test_a_failing_retarget_leaves_slots_on_their_schedule(denoiser):
+    ring = Ring(denoiser, SHAPE, depth=2, admit_per_tick=None)
+    for i in range(2):
+        ring.submit(Request(seed=i, schedule=flow_schedule(4), cond=text(i)))
+    ring.tick()
+
+    def bad(request):
+        return flow_schedule(0)  # raises InputError naming steps
+
+    ring.retarget(bad)
+    ring.tick()
+    assert ring.counters.rejected == 2 and ring.last_error.field == "steps"
+    assert all(c.schedule.steps == 4 for c in ring.run_until_idle())

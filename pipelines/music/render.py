@@ -27,17 +27,17 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 @dataclass(frozen=True)
 class MusicJob:
-    prompt: str
+    prompt: str | None  # None: unconditional (the null condition)
     seconds: float
     params: dict  # registry values: seed, steps, strength, guidance, shift, solver...
     source: Path | None = None
 
 
-def conditions(models: MusicModels, prompt: str, frames: int) -> tuple[dict, dict]:
+def conditions(models: MusicModels, prompt: str | None, frames: int) -> tuple[dict, dict]:
     cfg = models.transformer.config
     context = torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)
-    cond = {"text": encode_captions([prompt])[0], "context": context}
     null = {"text": null_caption(1)[0], "context": context.clone()}
+    cond = {"text": encode_captions([prompt])[0] if prompt is not None else null["text"], "context": context}
     return cond, null
 
 
