@@ -1,14 +1,40 @@
 # The two README commands: `make demo` runs the main job, `make test` runs the tests.
-.PHONY: setup demo test bench
+.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models
+
+PY := .venv/bin/python
+PROMPT ?= lofi piano and drums, 84 bpm, A minor
 
 setup:
 	./scripts/setup.sh
 
+# The main job: 30 s of music from the shipped house models.
 demo: setup
+	mkdir -p out
+	.venv/bin/demon render music --prompt "$(PROMPT)" --seconds 30 --seed 1 --out out/demo.wav
+
+# The streaming core alone: live changes, their onsets, parity.
+engine-demo: setup
 	.venv/bin/demon demo
 
 test: setup
-	.venv/bin/python -m pytest -q
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
 
 bench: setup
-	.venv/bin/python bench/ring.py
+	$(PY) bench/ring.py
+	$(PY) bench/decode.py
+	$(PY) bench/music_quality.py
+
+# Reproducing the house music models (about 2 h on 2 cores): corpus, then VAE, then DiT.
+music-data: setup
+	$(PY) -m pipelines.music.data --out data/music --clips 1600 --seconds 10 --seed 0
+
+music-vae: setup
+	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --out models/music/vae
+
+music-dit: setup
+	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 40 --clips 640
+
+music-models: music-data music-vae music-dit

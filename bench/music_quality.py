@@ -13,6 +13,7 @@ tempi within 4% (octave errors of the estimator show up as large absolute errors
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
@@ -21,7 +22,8 @@ from common import emit
 
 from pipelines.music.analysis import estimate_key, estimate_tempo
 from pipelines.music.corpus import load_split
-from pipelines.music.models import load_music_models
+from pipelines.music.cards import write_card
+from pipelines.music.models import HOUSE_MODELS, load_music_models
 from pipelines.music.render import MusicJob, render_music
 
 
@@ -44,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--update-card", action="store_true", help="write the figures into the DiT's card")
     args = ap.parse_args()
 
     audio, rows = load_split(args.data, "test")
@@ -59,13 +62,27 @@ def main() -> None:
                                            "guidance": args.guidance if conditional else 1.0}))
             for i, row in enumerate(rows)
         ]
+    results = {}
     for name, audios in sources.items():
-        result = score(audios, rows, sr)
+        result = results[name] = score(audios, rows, sr)
         extra = {"source": name, "captions": len(rows), "steps": args.steps, "guidance": args.guidance}
         emit("music_quality", "tempo_mae_bpm", result["tempo_mae_bpm"], "bpm", **extra)
         emit("music_quality", "tempo_within_4pct", result["tempo_within_4pct"], "fraction", **extra)
         emit("music_quality", "key_accuracy", result["key_accuracy"], "fraction", **extra)
+    if args.update_card:
+        update_card(args.model or HOUSE_MODELS, results, args)
+
+
+def update_card(folder: Path, results: dict, args) -> None:
+    path = folder / "transformer" / "house.json"
+    card = json.loads(path.read_text())
+    card["metrics_heldout"] = {f"{src}_{k}": v for src, r in results.items() for k, v in r.items()}
+    card["quality_command"] = (f"python bench/music_quality.py --captions {args.captions} --seconds {args.seconds:g} "
+                               f"--steps {args.steps} --guidance {args.guidance:g} --update-card")
+    path.write_text(json.dumps(card, indent=2))
+    write_card(path.parent, "House music DiT (AceStepTransformer1DModel)", card.get("summary", ""))
 
 
 if __name__ == "__main__":
     main()
+

