@@ -35,6 +35,6 @@ music-vae: setup
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --out models/music/vae
 
 music-dit: setup
-	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 40 --clips 640
+	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 38 --clips 640
 
 music-models: music-data music-vae music-dit

@@ -74,13 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kl", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-clips", type=int, default=24)
+    ap.add_argument("--init", type=Path, default=None, help="continue from a VAE folder (e.g. models/music/vae)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train = load_split(args.data, "train")[0]
     test = load_split(args.data, "test")[0][: args.eval_clips]
-    model = build_codec(TINY_CODEC, seed=args.seed).train()
+    if args.init is not None:
+        from diffusers import AutoencoderOobleck
+
+        model = AutoencoderOobleck.from_pretrained(str(args.init), local_files_only=True, low_cpu_mem_usage=False)
+        model.train()
+    else:
+        model = build_codec(TINY_CODEC, seed=args.seed).train()
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99))
     crop = int(args.crop_seconds * SAMPLE_RATE)
