@@ -4,6 +4,7 @@ On held-out captions of the corpus (style and key pairs never seen in training),
 same tempo and key estimators measure three sources side by side:
   house         the house DiT + VAE rendering the caption
   real          the held-out fluidsynth render of that caption (the estimators' own ceiling)
+  codec         that render encoded and decoded by the house VAE (what the VAE lets through)
   unconditional the house models with the null condition (the floor: chance)
 
 Prints JSON lines: tempo_mae_bpm and key_accuracy for each source, plus the share of
@@ -20,7 +21,10 @@ import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 from common import emit
 
+import torch
+
 from pipelines.music.analysis import estimate_key, estimate_tempo
+from pipelines.music.codec import decoder_fn, encode_mean
 from pipelines.music.corpus import load_split
 from pipelines.music.cards import write_card
 from pipelines.music.models import HOUSE_MODELS, load_music_models
@@ -36,6 +40,12 @@ def score(audios, rows, sr) -> dict[str, float]:
         keys.append(estimate_key(audio, sr) == (row["key"], row["scale"]))
     return {"tempo_mae_bpm": float(np.mean(errors)), "tempo_within_4pct": float(np.mean(close)),
             "key_accuracy": float(np.mean(keys))}
+
+
+def reconstruct(models, audio: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(audio))[None, None]
+    z = encode_mean(models.codec.vae, x)
+    return decoder_fn(models.codec.vae)(z)[0, 0, : audio.size].numpy()
 
 
 def main() -> None:
@@ -55,6 +65,7 @@ def main() -> None:
     sr = models.codec.sample_rate
     n = round(args.seconds * sr)
     sources = {"real": [a[:n] for a in audio]}
+    sources["codec"] = [reconstruct(models, a[:n]) for a in audio]
     for name, conditional in (("house", True), ("unconditional", False)):
         sources[name] = [
             render_music(models, MusicJob(row["caption"] if conditional else None, args.seconds,
