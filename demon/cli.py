@@ -26,6 +26,7 @@ def build_parser() -> Parser:
     demo.add_argument("--requests", type=int, default=8, help="how many requests to complete (1..1000)")
     demo.add_argument("--seconds", type=float, default=10.0, help="latent length in seconds (0 < s <= 600)")
     demo.add_argument("--out", type=Path, help="save the completed latents as safetensors")
+    demo.set_defaults(run=_demo)
 
     render = sub.add_parser("render", help="render to a file, headless")
     kinds = render.add_subparsers(dest="kind", required=True, parser_class=Parser)
@@ -36,20 +37,18 @@ def build_parser() -> Parser:
     music.add_argument("--source", type=Path, help="audio file to start from (any format FFmpeg reads)")
     music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
     music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+    music.set_defaults(run=_render_music)
 
     params = sub.add_parser("params", help="list the parameter registry")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")
+    params.set_defaults(run=_params)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "params":
-            return _params(args.json)
-        if args.command == "render":
-            return _render_music(args)
-        return _demo(args)
+        return args.run(args)
     except (UsageError, InputError) as err:
         return fail(str(err))
     except (ValueError, RuntimeError) as err:
@@ -64,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _params(as_json: bool) -> int:
+def _params(args) -> int:
     for p in CORE_PARAMS:
-        if as_json:
+        if args.json:
             print(json.dumps(p.describe()))
         else:
             rng = f"{_num(p.minimum)}..{_num(p.maximum)}" if p.minimum is not None else ",".join(p.choices)
