@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio_io import write_audio
+
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -195,7 +197,7 @@ def render(spec: ClipSpec, out_wav: Path, sample_rate: int) -> None:
     audio = np.pad(audio, (0, max(0, n - audio.size)))[:n]
     rms = float(np.sqrt(np.mean(audio**2))) + 1e-9
     audio = np.clip(audio * (0.1 / rms), -1.0, 1.0)  # about -20 dBFS
-    write_wav(out_wav, audio, sample_rate)
+    write_audio(out_wav, audio, sample_rate)
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -205,15 +207,6 @@ def read_wav(path: Path) -> np.ndarray:
             raise ValueError(f"{path}: expected 16-bit PCM, got {8 * w.getsampwidth()}-bit")
         data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
         return data.reshape(-1, w.getnchannels()).mean(axis=1)
-
-
-def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
 
 
 def _render_one(job: tuple[ClipSpec, str, int]) -> dict:
