@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-clips", type=int, default=24)
     ap.add_argument("--init", type=Path, default=None, help="continue from a VAE folder (e.g. models/music/vae)")
+    ap.add_argument("--decoder-only", action="store_true",
+                    help="freeze the encoder (needs --init): the latent space, and so a DiT trained on it, stays valid")
     args = ap.parse_args(argv)
+    if args.decoder_only and args.init is None:
+        ap.error("--decoder-only needs --init (a trained encoder to keep)")
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -88,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         model.train()
     else:
         model = build_codec(TINY_CODEC, seed=args.seed).train()
+    previous = json.loads((args.init / "house.json").read_text()) if args.init is not None else None
+    if args.decoder_only:
+        model.encoder.requires_grad_(False).eval()
     n_params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.8, 0.99))
     crop = int(args.crop_seconds * SAMPLE_RATE)
     budget = Budget(args.minutes, args.lr)
     print(f"codec: {n_params / 1e6:.2f}M parameters, {len(train)} train clips, budget {args.minutes:g} min",
@@ -98,25 +105,43 @@ def main(argv: list[str] | None = None) -> int:
         idx = rng.integers(0, len(train), args.batch)
         offs = rng.integers(0, train.shape[1] - crop, args.batch)
         x = torch.from_numpy(np.stack([train[i, o : o + crop] for i, o in zip(idx, offs)]))[:, None]
-        posterior = model.encode(x).latent_dist
-        y = model.decoder(posterior.sample())
-        loss = mrstft_loss(y, x) + 0.1 * (y - x).abs().mean() + args.kl * posterior.kl().mean()
+        if args.decoder_only:
+            with torch.no_grad():
+                posterior = model.encode(x).latent_dist
+                z = posterior.sample()  # still sampled: the DiT's latents are never exact means
+            y = model.decoder(z)
+            loss = mrstft_loss(y, x) + 0.1 * (y - x).abs().mean()
+        else:
+            posterior = model.encode(x).latent_dist
+            y = model.decoder(posterior.sample())
+            loss = mrstft_loss(y, x) + 0.1 * (y - x).abs().mean() + args.kl * posterior.kl().mean()
         budget.update(opt, model, loss)
     minutes = budget.elapsed / 60.0
     model.eval()
     metrics = evaluate(model, test)
-    mean, std = latent_stats(model, train[rng.integers(0, len(train), 64)])
+    if args.decoder_only:  # same encoder, same statistics: a DiT normalised with them stays valid
+        mean, std = previous["latent_mean"], previous["latent_std"]
+    else:
+        mean, std = latent_stats(model, train[rng.integers(0, len(train), 64)])
     geometry = measure_geometry(model)
+    command = "python -m pipelines.music.train_codec " + " ".join(argv if argv is not None else sys.argv[1:])
+    stage = {"command": command, "minutes": round(minutes, 1), "steps": budget.step, "metrics_heldout": metrics}
+    stages = (previous or {}).get("stages") or ([{k: previous[k] for k in ("command", "metrics_heldout")}
+                                                 | {"minutes": previous["train_minutes"], "steps": previous["steps"]}]
+                                                if previous else [])
+    stages = stages + [stage]
     save(model, args.out, {
         "metrics_heldout": metrics,
-        "train_minutes": round(minutes, 1),
-        "steps": budget.step,
+        "train_minutes": round(sum(s["minutes"] for s in stages), 1),
+        "steps": sum(s["steps"] for s in stages),
         "parameters": n_params,
         "latent_mean": mean,
         "latent_std": std,
         "hop": geometry.hop,
         "halo_frames": geometry.halo,
-        "command": "python -m pipelines.music.train_codec " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " && ".join(s["command"] for s in stages),
+        "stages": stages,
+        "notes": (previous or {}).get("notes", []),
         "loss_log": budget.log[-20:],
     })
     write_card(args.out, "House music VAE (AutoencoderOobleck)",
