@@ -10,6 +10,7 @@ from pathlib import Path
 from engine import CORE_PARAMS, InputError
 
 from .args import Parser, UsageError, add_param_flags, fail, param_values
+from .live import add_live_music_args, run_live_music
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
 RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "shift", "solver", "source_blend", "noise_injection")
@@ -38,6 +39,12 @@ def build_parser() -> Parser:
     music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
     music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
     music.set_defaults(run=_render_music)
+
+    live = sub.add_parser("live", help="play live, steered from OSC and MIDI")
+    live_kinds = live.add_subparsers(dest="kind", required=True, parser_class=Parser)
+    live_music = live_kinds.add_parser("music", help="a loop regenerated continuously by the ring")
+    add_live_music_args(live_music)
+    live_music.set_defaults(run=run_live_music)
 
     params = sub.add_parser("params", help="list the parameter registry")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")

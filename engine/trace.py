@@ -68,6 +68,10 @@ class Trace:
     def __len__(self) -> int:
         return len(self._ticks)
 
+    def last(self) -> TickTrace | None:
+        with self._lock:
+            return self._ticks[-1] if self._ticks else None
+
     def admissions(self) -> list[Admission]:
         return [a for t in self.ticks() for a in t.admitted]
 

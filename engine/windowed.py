@@ -69,6 +69,26 @@ def decode_window(decode: Decode, latents: torch.Tensor, start: int, stop: int, 
     return out[..., plan.crop : plan.crop + (stop - start)]
 
 
+def decode_loop_window(decode: Decode, latents: torch.Tensor, start: int, stop: int,
+                       geometry: DecoderGeometry) -> torch.Tensor:
+    """Samples [start, stop) of a loop that repeats `latents` forever.
+
+    The halo wraps around the loop's ends, so the seam decodes as if the loop were
+    tiled: window i of the loop equals the same window of decode(tile(latents)).
+    `start` may be any position inside one period; `stop - start` at most one period.
+    """
+    frames = latents.shape[-1]
+    period = frames * geometry.hop
+    if not (0 <= start < period and start < stop <= start + period):
+        raise InputError("window", f"loop samples [{start}, {stop}) must start inside [0, {period}) and span at most one period")
+    lo = start // geometry.hop - geometry.halo
+    hi = -(-stop // geometry.hop) + geometry.halo
+    index = torch.arange(lo, hi) % frames
+    out = decode(latents.index_select(-1, index))
+    crop = start - lo * geometry.hop
+    return out[..., crop : crop + (stop - start)]
+
+
 def measure_halo(decode: Decode, channels: int, hop: int, *, probe_frames: int = 96, probes: int = 3,
                  seed: int = 0) -> int:
     """Receptive field of a decoder, in latent frames each side, by probing.

@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 
-# System packages the music corpus needs: fluidsynth and the General MIDI soundfont.
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm)
+# System packages: fluidsynth and the General MIDI soundfont (music corpus); PortAudio
+# (sounddevice) and PulseAudio (the null sink the audio tests play into); ALSA's
+# sequencer library for rtmidi's virtual MIDI ports; libasound2-plugins routes PortAudio
+# (ALSA) to PulseAudio.
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils libasound2)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

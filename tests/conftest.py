@@ -67,3 +67,40 @@ def text(seed: int) -> dict[str, torch.Tensor]:
 
 def latent(seed: int) -> torch.Tensor:
     return torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="session")
+def pulse_null_sink(tmp_path_factory):
+    """A private PulseAudio server with one null sink; PortAudio reaches it through ALSA's pulse plugin."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    if shutil.which("pulseaudio") is None:
+        pytest.fail("pulseaudio is missing: run scripts/setup.sh (it installs the audio test packages)")
+    runtime = tmp_path_factory.mktemp("pulse")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime)}
+    proc = subprocess.Popen(
+        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr",
+         "--load=module-null-sink sink_name=demon_null rate=48000", "--load=module-native-protocol-unix auth-anonymous=1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    socket = runtime / "pulse" / "native"
+    for _ in range(100):
+        if socket.exists():
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("pulseaudio did not start")
+    old = {k: os.environ.get(k) for k in ("PULSE_SERVER", "XDG_RUNTIME_DIR")}
+    os.environ["PULSE_SERVER"] = f"unix:{socket}"
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    yield {"sink": "demon_null", "server": os.environ["PULSE_SERVER"], "env": {**env, "PULSE_SERVER": os.environ["PULSE_SERVER"]}}
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    proc.terminate()
+    proc.wait(timeout=5)

@@ -49,3 +49,18 @@ def test_bad_windows_name_the_field(codec, start, stop):
     with pytest.raises(InputError) as err:
         plan_window(start, stop, 100, geom)
     assert err.value.field == "window"
+
+
+def test_loop_windows_equal_the_tiled_decode_across_the_seam(codec):
+    from engine.windowed import decode_loop_window
+
+    model, decode, geom = codec
+    z = torch.randn(1, 16, 30, generator=torch.Generator().manual_seed(4))
+    period = 30 * geom.hop
+    tiled = decode(torch.cat([z, z, z], dim=-1))[..., period : 2 * period + period]  # middle copy onwards
+    for start, stop in [(0, 700), (period - 900, period + 400), (period - 1, period), (5 * geom.hop, 5 * geom.hop + period)]:
+        part = decode_loop_window(decode, z, start, stop, geom)
+        assert part.shape[-1] == stop - start
+        assert (part - tiled[..., start:stop]).abs().max().item() <= 1e-4, (start, stop)
+    with pytest.raises(InputError, match="window"):
+        decode_loop_window(decode, z, period, period + 10, geom)

@@ -1,0 +1,159 @@
+"""Audio output: a sounddevice callback stream or a clock-paced null sink, both fed
+from a preallocated SampleRing, plus a streaming resampler for device-rate mismatches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import InputError
+from engine.sample_ring import SampleRing
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    samplerate: int  # the rate the engine produces
+    device: str | int | None = None  # sounddevice's device name or index; None: the default
+    device_rate: int | None = None  # force a device rate (resampled); None: the engine rate if supported
+    blocksize: int = 512
+    latency: float | str = "high"  # seconds, or sounddevice's "low"/"high"
+    buffer_seconds: float = 12.0
+    channels: int = 1
+
+
+class Resampler:
+    """Streaming rate conversion through FFmpeg's swresample (PyAV); keeps its filter state."""
+
+    def __init__(self, src_rate: int, dst_rate: int):
+        import av
+
+        self.src_rate, self.dst_rate = src_rate, dst_rate
+        self._av = av
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=dst_rate)
+        self._pts = 0
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        frame = self._av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, np.float32)[None], format="flt",
+                                                 layout="mono")
+        frame.sample_rate = self.src_rate
+        frame.pts = self._pts
+        self._pts += len(samples)
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+class _Sink:
+    """What both sinks share: the sample ring, counters and rate handling."""
+
+    def __init__(self, config: OutputConfig, device_rate: int):
+        self.config = config
+        self.device_rate = device_rate
+        self.ring = SampleRing(int(config.buffer_seconds * device_rate), config.channels)
+        self.resampler = Resampler(config.samplerate, device_rate) if device_rate != config.samplerate else None
+        self.underflows = 0  # PortAudio's output-underflow flags (device-level underruns)
+        self.played = 0  # blocks handed to the device
+        self.latency_s = 0.0
+
+    def write(self, samples: np.ndarray) -> int:
+        """Queue engine-rate samples; returns engine-rate samples accepted (all or none)."""
+        data = self.resampler(samples) if self.resampler is not None else samples
+        if len(data) > self.ring.free():
+            return 0
+        self.ring.write(data)
+        return len(samples)
+
+    def lead_s(self) -> float:
+        """Seconds of audio buffered ahead of the device, its own latency included."""
+        return self.ring.available() / self.device_rate + self.latency_s
+
+    @property
+    def starved(self) -> int:
+        return self.ring.starved
+
+
+class SoundDeviceSink(_Sink):
+    def __init__(self, config: OutputConfig):
+        import sounddevice as sd
+
+        self._sd = sd
+        rate = config.device_rate or config.samplerate
+        try:
+            sd.check_output_settings(device=config.device, samplerate=rate, channels=config.channels, dtype="float32")
+        except Exception as err:  # noqa: BLE001 - PortAudio raises several types; all mean "not this setting"
+            if config.device_rate is not None:
+                raise InputError("samplerate", f"device {config.device!r} does not take {rate} Hz: {err}") from None
+            rate = self._device_default_rate(config)
+        super().__init__(config, rate)
+        self._stream = sd.OutputStream(samplerate=rate, blocksize=config.blocksize, device=config.device,
+                                       channels=config.channels, dtype="float32", latency=config.latency,
+                                       callback=self._callback)
+        self.latency_s = float(self._stream.latency)
+
+    def _device_default_rate(self, config: OutputConfig) -> int:
+        try:
+            info = self._sd.query_devices(config.device, "output")
+            rate = int(info["default_samplerate"])
+            self._sd.check_output_settings(device=config.device, samplerate=rate, channels=config.channels,
+                                           dtype="float32")
+        except Exception as err:  # noqa: BLE001
+            raise InputError("device", f"cannot open audio output {config.device!r}: {err}") from None
+        return rate
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        if status.output_underflow:
+            self.underflows += 1
+        self.ring.read_into(outdata)
+        self.played += 1
+
+    def start(self) -> None:
+        self._stream.start()
+
+    def stop(self) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+
+class NullSink(_Sink):
+    """Consumes blocks at the real-time rate on its own clock, for machines without audio."""
+
+    def __init__(self, config: OutputConfig):
+        super().__init__(config, config.device_rate or config.samplerate)
+        self.latency_s = config.blocksize / self.device_rate
+        self._block = np.zeros((config.blocksize, config.channels), dtype=np.float32)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="null-audio", daemon=True)
+
+    def _run(self) -> None:
+        period = self.config.blocksize / self.device_rate
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            deadline += period
+            self.ring.read_into(self._block)
+            self.played += 1
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            elif delay < -period:  # the process was paused: count it, do not try to catch up
+                self.underflows += 1
+                deadline = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+def open_output(config: OutputConfig, *, null: bool = False) -> _Sink:
+    return NullSink(config) if null else SoundDeviceSink(config)
+
+
+def list_devices() -> str:
+    import sounddevice as sd
+
+    return str(sd.query_devices())

@@ -1,0 +1,243 @@
+"""Live music: the ring regenerates the loop continuously while the player plays it.
+
+One engine thread alternates two jobs and never drops work:
+- keep the audio output fed a safe lead ahead (decoding only what will be heard);
+- otherwise tick the ring; every completion is offered to the player.
+
+Changing the loop length starts a ring of the new shape; the old ring admits nothing
+new but finishes (and plays) everything in flight. Shrinking the ring's depth
+compacts rows and drains the rest. So no admitted slot is ever discarded, and the
+`discarded_slots` counter measures it rather than assumes it.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from controls.session import ControlSession
+from engine import InputError, Propagation, Ring, StateStore, StepState, request_from_state
+
+from .codec import FRAME_RATE, decoder_fn
+from .dit import dit_denoiser
+from .live_params import LIVE_MUSIC_PARAMS, loop_frames
+from .models import MusicModels
+from .player import Loop, LoopPlayer
+from .render import source_latents
+from .text import encode_captions, null_caption
+
+BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
+MIN_LEAD_S = 0.6  # audio kept buffered ahead of the device at the least
+LEAD_TICKS = 2.5  # ...and at least this many slow (p99) ticks
+CAPTION_CACHE = 64
+
+
+@dataclass
+class LiveCounters:
+    ticks: int = 0
+    completions: int = 0
+    blocks: int = 0
+    deadline_misses: int = 0  # the engine came back from a tick with less than a block buffered
+    superseded: int = 0
+    discarded_slots: int = 0
+    rings: int = 0  # rings created (one per loop length used)
+
+
+class LiveMusic:
+    def __init__(self, models: MusicModels, sink, *, initial: Mapping[str, Any] | None = None,
+                 source: Path | None = None, max_batch: int | None = None):
+        self.models = models
+        self.sink = sink
+        self.store = StateStore(LIVE_MUSIC_PARAMS, initial)
+        self.session = ControlSession(self.store, {"retake": self._retake, "reset_counters": self.reset_counters})
+        self.codec = models.codec
+        self.sample_rate = self.codec.sample_rate
+        self.block = BLOCK_FRAMES * self.codec.geometry.hop
+        self.denoiser = dit_denoiser(models.transformer)
+        self.max_batch = max_batch
+        self.player = LoopPlayer(decoder_fn(self.codec.vae), self.codec.geometry)
+        self.counters = LiveCounters()
+        self.tick_seconds: collections.deque[float] = collections.deque(maxlen=512)
+        self._source_path = source
+        self._source_cache: dict[int, torch.Tensor] = {}
+        self._captions: collections.OrderedDict[str, torch.Tensor] = collections.OrderedDict()
+        self._rings: dict[int, Ring] = {}
+        self.ring = self._ring_for(loop_frames(self.store.snapshot, FRAME_RATE))
+        self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
+
+    # ---- controls ----------------------------------------------------------------------
+
+    def _retake(self) -> None:
+        self.session.set("seed", random.randrange(2**31 - 1))
+
+    def reset_counters(self) -> None:
+        self.counters = LiveCounters(rings=len(self._rings))
+        self.tick_seconds.clear()
+        self.player.superseded = 0
+
+    # ---- rings and requests ----------------------------------------------------------------
+
+    def _ring_for(self, frames: int) -> Ring:
+        ring = self._rings.get(frames)
+        if ring is None:
+            cfg = self.models.transformer.config
+            null = {"text": null_caption(1)[0],
+                    "context": torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)}
+            ring = Ring(self.denoiser, (frames, self.codec.channels), store=self.store, null_cond=null,
+                        max_batch=self.max_batch)
+            self._rings[frames] = ring
+            self.counters.rings += 1
+        ring.factory = self._factory
+        return ring
+
+    def _switch_length(self, state: StepState) -> None:
+        frames = loop_frames(state, FRAME_RATE)
+        if frames != self.ring.frames:
+            self.ring.factory = None  # it finishes what it holds, then idles
+            self.ring = self._ring_for(frames)
+
+    def _caption(self, text: str) -> torch.Tensor:
+        if text not in self._captions:
+            self._captions[text] = encode_captions([text])[0]
+            if len(self._captions) > CAPTION_CACHE:
+                self._captions.popitem(last=False)
+        self._captions.move_to_end(text)
+        return self._captions[text]
+
+    def _factory(self, state: StepState):
+        frames = loop_frames(state, FRAME_RATE)
+        if frames != self.ring.frames:
+            return None  # the next engine step switches rings
+        cfg = self.models.transformer.config
+        context = torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)
+        cond = {"text": self._caption(state["prompt_a"]), "context": context}
+        cond_b = {"text": self._caption(state["prompt_b"]), "context": context} if state["prompt_b"] else None
+        source = None
+        if state["strength"] < 1.0:
+            source = self._source(frames)
+            if source is None:
+                raise InputError("strength", "below 1 needs a source: a --source file or a loop already playing")
+        return request_from_state(state, cond=cond, cond_b=cond_b, source=source)
+
+    def _source(self, frames: int) -> torch.Tensor | None:
+        """The file source, or else the loop now playing, fitted to `frames` by tiling."""
+        if self._source_path is not None:
+            if frames not in self._source_cache:
+                self._source_cache[frames] = source_latents(self.models, self._source_path, frames)
+            return self._source_cache[frames]
+        if self._current_latent is None:
+            return None
+        index = torch.arange(frames) % self._current_latent.shape[0]
+        return self._current_latent.index_select(0, index)
+
+    # ---- the engine loop -------------------------------------------------------------------
+
+    def target_lead(self) -> float:
+        slow = sorted(self.tick_seconds)[int(0.99 * (len(self.tick_seconds) - 1))] if self.tick_seconds else 0.0
+        ceiling = 0.8 * self.sink.ring.capacity / self.sink.device_rate
+        return min(ceiling, max(MIN_LEAD_S, LEAD_TICKS * slow + self.block / self.sample_rate))
+
+    def step(self) -> str:
+        """One unit of engine work: 'fed', 'ticked' or 'idle'."""
+        if self.sink.lead_s() < self.target_lead():
+            self._feed()
+            return "fed"
+        if self._tick():
+            return "ticked"
+        return "idle"
+
+    def _feed(self) -> None:
+        if self.sink.ring.free() < self.block * self.sink.device_rate // self.sample_rate + 64:
+            return  # the output is full; rendering now would move the playhead past unplayed audio
+        state = self.store.snapshot
+        lead = self.sink.lead_s()
+        crossfade = int(state["crossfade_ms"] * self.sample_rate / 1000.0)
+        samples, started = self.player.render(self.block, state["gain"], crossfade)
+        self.sink.write(samples)
+        heard_at = time.perf_counter() + lead
+        self.counters.blocks += 1
+        self.session.heard(Propagation.OUTPUT, state.version, heard_at)
+        if started is not None:
+            self.session.heard(Propagation.STEP, started.final_version, heard_at)
+            self.session.heard(Propagation.FRAME, started.final_version, heard_at)
+            self.session.heard(Propagation.REQUEST, started.request_version, heard_at)
+
+    def _tick(self) -> bool:
+        self._switch_length(self.store.snapshot)
+        rings = [r for r in self._rings.values() if r is self.ring or r.occupied or r.queued]
+        if not any(r.occupied or r.queued or r.factory for r in rings):
+            return False
+        t0 = time.perf_counter()
+        for ring in rings:
+            for completion in ring.tick():
+                self._complete(ring, completion)
+        self.tick_seconds.append(time.perf_counter() - t0)
+        self.counters.ticks += 1
+        if self.counters.blocks and self.sink.lead_s() < self.block / self.sample_rate:
+            self.counters.deadline_misses += 1
+        return True
+
+    def _complete(self, ring: Ring, completion) -> None:
+        final_version = ring.trace.last().state_version
+        self._current_latent = completion.latent
+        z = self.codec.denormalize(completion.latent).T[None].contiguous()
+        self.player.offer(Loop(z, completion.request.params_version, final_version, completion.request.id))
+        self.counters.completions += 1
+
+    def run(self, stop, status_every: float = 0.0, status_out=None) -> None:
+        """Start the output, run until `stop` (a threading.Event) is set, stop the output.
+
+        The output starts only once the first lead is buffered, so start-up is not an underflow.
+        """
+        while self.sink.lead_s() < self.target_lead() and self.sink.ring.free() > self.block * 2:
+            self._feed()
+        self.sink.start()
+        last = time.perf_counter()
+        try:
+            while not stop.is_set():
+                if self.step() == "idle":
+                    time.sleep(0.005)
+                if status_every and status_out is not None and time.perf_counter() - last >= status_every:
+                    last = time.perf_counter()
+                    print("\r" + self.status_line(), end="", file=status_out, flush=True)
+        finally:
+            self.sink.stop()
+
+    # ---- counters ----------------------------------------------------------------------
+
+    def live_counters(self) -> dict[str, Any]:
+        ticks = sorted(self.tick_seconds)
+        pick = (lambda q: round(1000.0 * ticks[int(q * (len(ticks) - 1))], 1)) if ticks else (lambda q: None)
+        admitted = sum(r.counters.admitted for r in self._rings.values())
+        completed = sum(r.counters.completed for r in self._rings.values())
+        in_flight = sum(r.occupied for r in self._rings.values())
+        counters = asdict(self.counters)
+        counters.update(
+            discarded_slots=admitted - completed - in_flight,
+            superseded=self.player.superseded,
+            underflows=self.sink.underflows,
+            starved_blocks=self.sink.starved,
+            ring_fill=f"{self.ring.occupied}/{self.ring.depth}",
+            queued=self.ring.queued,
+            rejected_requests=sum(r.counters.rejected for r in self._rings.values()),
+            tick_p50_ms=pick(0.5),
+            tick_p99_ms=pick(0.99),
+            lead_s=round(self.sink.lead_s(), 3),
+            onset_ms=self.session.onsets_ms(),
+            controls=asdict(self.session.counters),
+        )
+        return counters
+
+    def status_line(self) -> str:
+        c = self.live_counters()
+        onsets = c["onset_ms"]
+        onset = " ".join(f"{k}={v:.0f}" for k, v in sorted(onsets.items())[:4])
+        return (f"tick p50 {c['tick_p50_ms']} p99 {c['tick_p99_ms']} ms | fill {c['ring_fill']} | "
+                f"lead {c['lead_s']:.2f}s | loops {c['completions']} | underflows {c['underflows']} "
+                f"starved {c['starved_blocks']} misses {c['deadline_misses']} | onset ms {onset}")

@@ -1,0 +1,99 @@
+"""The loop player: decodes the current loop window by window as the playhead moves
+and swaps a new completion in at the playhead with an equal-power crossfade.
+
+Every loop shares one timeline: a loop of P samples plays its sample `pos % P` at
+global position `pos`, so a new loop (even of another length) enters in time. Only
+the samples about to be played are decoded (engine.windowed.decode_loop_window),
+so the cost per block does not depend on the loop's length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.windowed import Decode, DecoderGeometry, decode_loop_window
+
+
+@dataclass(frozen=True)
+class Loop:
+    latents: torch.Tensor  # (1, C, T) decoder-ready (denormalised) latents
+    request_version: int  # StepState version its request was born from
+    final_version: int  # StepState version of the tick that finished it
+    request_id: int = -1
+
+    @property
+    def frames(self) -> int:
+        return int(self.latents.shape[-1])
+
+
+@dataclass
+class _Fade:
+    old: Loop
+    new: Loop
+    done: int
+    total: int
+
+
+class LoopPlayer:
+    def __init__(self, decode: Decode, geometry: DecoderGeometry):
+        self.decode = decode
+        self.geometry = geometry
+        self.current: Loop | None = None
+        self.position = 0  # global playhead, in samples
+        self.superseded = 0  # completions replaced by a newer one before they were heard
+        self._next: Loop | None = None
+        self._fade: _Fade | None = None
+
+    def offer(self, loop: Loop) -> None:
+        """The newest completion waits to be swapped in at the next block."""
+        if self._next is not None:
+            self.superseded += 1
+        self._next = loop
+
+    def render(self, n: int, gain: float, crossfade_samples: int) -> tuple[np.ndarray, Loop | None]:
+        """The next `n` samples, and the loop that became audible in them (if one did)."""
+        started = None
+        if self._fade is None and self._next is not None:
+            started, self._next = self._next, None
+            if self.current is None:
+                self.current = started
+            else:
+                self._fade = _Fade(self.current, started, 0, max(1, crossfade_samples))
+        if self.current is None:
+            self.position += n
+            return np.zeros(n, np.float32), started
+        if self._fade is None:
+            out = self._segment(self.current, n)
+        else:
+            out = self._crossfaded(n)
+        self.position += n
+        return (out * gain).astype(np.float32, copy=False), started
+
+    def _crossfaded(self, n: int) -> np.ndarray:
+        fade = self._fade
+        t = (fade.done + np.arange(n)) / fade.total
+        t = np.clip(t, 0.0, 1.0)
+        g_out, g_in = np.cos(0.5 * math.pi * t), np.sin(0.5 * math.pi * t)
+        old = self._segment(fade.old, n) if fade.done < fade.total else 0.0
+        out = g_out * old + g_in * self._segment(fade.new, n)
+        fade.done += n
+        if fade.done >= fade.total:
+            self.current, self._fade = fade.new, None
+        return out
+
+    def _segment(self, loop: Loop, n: int) -> np.ndarray:
+        """Samples [position, position + n) of `loop` tiled forever."""
+        period = loop.frames * self.geometry.hop
+        out = np.empty(n, np.float32)
+        done = 0
+        while done < n:  # blocks longer than the loop wrap several times
+            start = (self.position + done) % period
+            take = min(n - done, period)
+            out[done : done + take] = decode_loop_window(self.decode, loop.latents, start, start + take,
+                                                         self.geometry)[0, 0].numpy()
+            done += take
+        return out
