@@ -144,6 +144,7 @@ class OscControl(asyncio.DatagramProtocol):
             raise InputError(path, "expects one name of letters, digits, '-' or '_'")
         file = self.presets / f"{args[0]}.toml"
         if path == "preset/save":
+            self.presets.mkdir(parents=True, exist_ok=True)
             save_preset(file, self.session.store.snapshot)
         else:
             self.session.update(load_preset(file, self.session.registry), clamp=False)

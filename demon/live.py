@@ -63,6 +63,8 @@ def _check(args) -> None:
         raise UsageError(f"--run-seconds: must lie in (0, 86400], got {args.run_seconds:g}")
     if args.source is not None and not args.source.is_file():
         raise UsageError(f"--source: {args.source} is not a readable file")
+    if args.learn and not args.midi_in:
+        raise UsageError("--learn: needs --midi-in")
     if args.counters_out is not None and not args.counters_out.parent.is_dir():
         raise UsageError(f"--counters-out: folder {args.counters_out.parent} does not exist")
 
@@ -103,11 +105,8 @@ def run_live_music(args) -> int:
         midi_in = MidiInput(midi, args.midi_in).start()
         if args.learn:
             midi.learn(args.learn)
-    elif args.learn:
-        raise UsageError("--learn: needs --midi-in")
     osc = None
     if args.osc_port >= 0:
-        args.presets.mkdir(parents=True, exist_ok=True)
         control = OscControl(live.session, live.live_counters, args.presets, learn=midi.learn if midi else None)
         osc = OscServer(control, "127.0.0.1", args.osc_port).start()
         print(f"OSC on udp://127.0.0.1:{osc.port} (/demon/<param>, /demon/trigger/<name>, /demon/state)",

@@ -1,5 +1,6 @@
 """The command line: the demo runs end to end; bad input is one line and exit 2."""
 
+import json
 import subprocess
 import sys
 
@@ -48,3 +49,30 @@ def test_params_lists_the_registry(capsys):
     assert main(["params", "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert any('"name": "guidance"' in line and '"propagation": "step"' in line for line in lines)
+
+
+def test_live_music_runs_headless_and_reports_counters(tiny_models, tmp_path):
+    out = tmp_path / "counters.json"
+    proc = subprocess.run([sys.executable, "-m", "demon", "live", "music", "--model", str(tiny_models), "--null-audio",
+                           "--run-seconds", "3", "--loop-seconds", "2", "--steps", "2", "--osc-port", "0",
+                           "--counters-out", str(out)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    counters = json.loads(out.read_text())
+    assert counters["completions"] >= 1 and counters["discarded_slots"] == 0 and counters["blocks"] > 0
+    assert counters["osc"]["malformed"] == 0 and "OSC on udp://127.0.0.1:" in proc.stderr
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--blocksize", "3"], "--blocksize"),
+    (["--latency", "soon"], "--latency"),
+    (["--guidance", "nan"], "--guidance"),
+    (["--solver", "rk4"], "--solver"),
+    (["--osc-port", "70000"], "--osc-port"),
+    (["--learn", "gain"], "--learn"),
+    (["--source", "/nonexistent.wav"], "--source"),
+])
+def test_live_music_bad_flags_are_one_line_errors(argv, needle, tiny_models):
+    proc = subprocess.run([sys.executable, "-m", "demon", "live", "music", "--model", str(tiny_models), "--null-audio",
+                           "--osc-port", "-1", "--run-seconds", "1", *argv], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -1,0 +1,130 @@
+"""The live music engine: loops swap in at the playhead, live changes never discard
+work, each parameter class is heard with the onset it promises, bad requests are counted."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine import Propagation
+from engine.windowed import DecoderGeometry
+from pipelines.audio_out import NullSink, OutputConfig
+from pipelines.music.live import LiveMusic
+from pipelines.music.models import load_music_models
+from pipelines.music.player import Loop, LoopPlayer
+
+HOP = 4
+
+
+def frame_decoder(z):
+    """Sample = the frame's first channel, repeated: easy to reason about, local (halo 0)."""
+    return z[:, :1].repeat_interleave(HOP, dim=-1)
+
+
+def const_loop(value, frames, version=0):
+    return Loop(torch.full((1, 2, frames), float(value)), version, version)
+
+
+def test_player_swaps_at_the_playhead_with_an_equal_power_crossfade():
+    player = LoopPlayer(frame_decoder, DecoderGeometry(HOP, 0))
+    player.offer(const_loop(1.0, 10))
+    first, started = player.render(12, 1.0, 8)
+    assert started is not None and np.allclose(first, 1.0)
+    player.offer(const_loop(2.0, 10, 1))
+    fade, started = player.render(8, 1.0, 8)
+    t = np.arange(8) / 8
+    expected = np.cos(0.5 * math.pi * t) * 1.0 + np.sin(0.5 * math.pi * t) * 2.0
+    assert started.final_version == 1 and np.allclose(fade, expected, atol=1e-6)
+    after, started = player.render(6, 0.5, 8)
+    assert started is None and np.allclose(after, 1.0)  # gain 0.5 applies from the next block
+    assert player.position == 26
+
+
+def test_a_new_loop_enters_in_time_on_the_shared_timeline():
+    player = LoopPlayer(frame_decoder, DecoderGeometry(HOP, 0))
+    ramp = Loop(torch.arange(12.0).repeat(1, 2, 1), 0, 0)  # sample value = frame index
+    player.offer(const_loop(0.0, 5))
+    player.render(30, 1.0, 1)  # playhead at 30 samples
+    player.offer(ramp)
+    out, _ = player.render(1, 1.0, 1)  # a 1-sample fade: all new loop
+    out, _ = player.render(8, 1.0, 1)
+    assert out.tolist() == [(31 + i) // HOP % 12 for i in range(8)]
+
+
+def test_player_cost_per_block_does_not_grow_with_the_loop():
+    seen = []
+
+    def counting(z):
+        seen.append(z.shape[-1])
+        return frame_decoder(z)
+
+    for frames in (50, 5000):
+        player = LoopPlayer(counting, DecoderGeometry(HOP, 3))
+        player.offer(const_loop(1.0, frames))
+        player.render(32, 1.0, 1)
+    assert seen[0] == seen[1] == 32 // HOP + 2 * 3
+
+
+@pytest.fixture
+def live(tiny_models):
+    models = load_music_models(tiny_models)
+    sink = NullSink(OutputConfig(models.codec.sample_rate, buffer_seconds=4.0))  # consumed by hand below
+    return LiveMusic(models, sink, initial={"loop_seconds": 2.0, "steps": 4, "depth": 4, "seed": 5})
+
+
+def play(live, seconds):
+    """Let the engine work while `seconds` of audio are consumed, as the device would."""
+    block = np.zeros((400, 1), np.float32)
+    for _ in range(int(seconds * live.sink.device_rate / 400)):
+        for _ in range(3):
+            live.step()
+        live.sink.ring.read_into(block)
+
+
+def test_depth_and_loop_length_changes_keep_every_admitted_slot(live):
+    play(live, 2.0)
+    assert live.ring.occupied >= 3  # (one row may have just finished this tick)
+    old_ring = live.ring
+    live.session.update({"depth": 1, "loop_seconds": 3.0})  # both at once, ring full
+    play(live, 3.0)
+    counters = live.live_counters()
+    assert counters["discarded_slots"] == 0
+    assert old_ring.occupied == 0 and old_ring.counters.completed == old_ring.counters.admitted
+    assert live.ring is not old_ring and live.ring.frames == 75 and live.player.current.frames == 75
+    assert counters["rings"] == 2 and counters["completions"] > 4
+
+
+def test_onsets_follow_the_propagation_classes(live):
+    play(live, 1.0)
+    before = live.store.snapshot.version
+    live.session.update({"guidance": 2.5, "steps": 6, "gain": 0.7})
+    version = live.store.snapshot.version
+    assert version == before + 1 and live.store.snapshot["guidance"] == 2.5  # StepState at once
+    play(live, 4.0)
+    onsets = live.session.onsets_ms()
+    assert set(onsets) >= {"guidance", "steps", "gain"}
+    # output: the next block; step: the first loop that took a step with it; request: a loop born after it
+    assert onsets["gain"] <= onsets["guidance"] <= onsets["steps"]
+    admission = live.ring.trace.first_admission_at(version)
+    assert admission is not None and admission.steps == 6
+
+
+def test_a_bad_live_request_is_counted_and_the_loop_keeps_playing(live):
+    live.session.set("strength", 0.4)  # nothing plays yet, no source: requests are refused
+    play(live, 0.5)
+    assert live.live_counters()["rejected_requests"] > 0 and live.player.current is None
+    live.session.set("strength", 1.0)
+    play(live, 1.5)
+    assert live.player.current is not None
+    live.session.set("strength", 0.4)  # now the playing loop is the source
+    rejected = live.live_counters()["rejected_requests"]
+    play(live, 1.5)
+    assert live.live_counters()["rejected_requests"] == rejected
+    assert live.ring.trace.first_admission_at(live.store.snapshot.version) is not None
+
+
+def test_retake_draws_a_new_seed(live):
+    seed = live.store.snapshot["seed"]
+    live.session.trigger("retake")
+    assert live.store.snapshot["seed"] != seed and live.session.counters.triggers == 1
