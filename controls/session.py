@@ -44,6 +44,8 @@ class ControlSession:
         self._lock = threading.Lock()
         self._pending: dict[Propagation, collections.deque[Change]] = {p: collections.deque() for p in Propagation}
         self._onsets: dict[str, collections.deque[float]] = {}
+        self._class_onsets: dict[Propagation, collections.deque[float]] = {
+            p: collections.deque(maxlen=100_000) for p in Propagation}
 
     # ---- writes ----------------------------------------------------------------------
 
@@ -108,7 +110,13 @@ class ControlSession:
                 onset = max(0.0, at - change.at)
                 out.append((change.name, onset))
                 self._onsets.setdefault(change.name, collections.deque(maxlen=256)).append(onset)
+                self._class_onsets[propagation].append(onset)
         return out
+
+    def class_onsets(self, propagation: Propagation) -> list[float]:
+        """Every measured onset (seconds) of one propagation class, oldest first."""
+        with self._lock:
+            return list(self._class_onsets[propagation])
 
     def onsets_ms(self) -> dict[str, float]:
         """Median measured onset per parameter, in milliseconds."""

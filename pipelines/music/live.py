@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import random
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,8 +34,8 @@ from .render import source_latents
 from .text import encode_captions, null_caption
 
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
-MIN_LEAD_S = 0.6  # audio kept buffered ahead of the device at the least
-LEAD_TICKS = 2.5  # ...and at least this many slow (p99) ticks
+MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
+LEAD_TICKS = 2.5  # ...and this many times the slowest recent work that holds the output back
 CAPTION_CACHE = 64
 
 
@@ -43,7 +44,7 @@ class LiveCounters:
     ticks: int = 0
     completions: int = 0
     blocks: int = 0
-    deadline_misses: int = 0  # the engine came back from a tick with less than a block buffered
+    deadline_misses: int = 0  # blocks that took longer to decode than the audio buffered ahead of them
     superseded: int = 0
     discarded_slots: int = 0
     rings: int = 0  # rings created (one per loop length used)
@@ -63,7 +64,11 @@ class LiveMusic:
         self.max_batch = max_batch
         self.player = LoopPlayer(decoder_fn(self.codec.vae), self.codec.geometry)
         self.counters = LiveCounters()
-        self.tick_seconds: collections.deque[float] = collections.deque(maxlen=512)
+        self.tick_seconds: collections.deque[float] = collections.deque(maxlen=100_000)  # for the counters
+        self._recent_ticks: collections.deque[float] = collections.deque(maxlen=256)  # for the lead
+        self._slow_tick = 0.0  # p99 of the recent ticks
+        self._recent_decodes: collections.deque[float] = collections.deque(maxlen=64)
+        self._slow_decode = 0.0
         self._source_path = source
         self._source_cache: dict[int, torch.Tensor] = {}
         self._captions: collections.OrderedDict[str, torch.Tensor] = collections.OrderedDict()
@@ -138,13 +143,16 @@ class LiveMusic:
 
     # ---- the engine loop -------------------------------------------------------------------
 
-    def target_lead(self) -> float:
-        slow = sorted(self.tick_seconds)[int(0.99 * (len(self.tick_seconds) - 1))] if self.tick_seconds else 0.0
+    def target_lead(self, threaded: bool = False) -> float:
+        """Audio to keep buffered: enough to ride out the slowest recent work that can
+        hold the output back: a block's decode when a feeder thread runs beside the
+        ticks, a whole tick when one thread does both."""
+        slow = self._slow_decode if threaded else max(self._slow_tick, self._slow_decode)
         ceiling = 0.8 * self.sink.ring.capacity / self.sink.device_rate
         return min(ceiling, max(MIN_LEAD_S, LEAD_TICKS * slow + self.block / self.sample_rate))
 
     def step(self) -> str:
-        """One unit of engine work: 'fed', 'ticked' or 'idle'."""
+        """One unit of single-threaded engine work: 'fed', 'ticked' or 'idle' (tests use this)."""
         if self.sink.lead_s() < self.target_lead():
             self._feed()
             return "fed"
@@ -158,7 +166,13 @@ class LiveMusic:
         state = self.store.snapshot
         lead = self.sink.lead_s()
         crossfade = int(state["crossfade_ms"] * self.sample_rate / 1000.0)
+        t0 = time.perf_counter()
         samples, started = self.player.render(self.block, state["gain"], crossfade)
+        decode_s = time.perf_counter() - t0
+        if self.counters.blocks and decode_s > lead:
+            self.counters.deadline_misses += 1  # the device ran out before this block was ready
+        self._recent_decodes.append(decode_s)
+        self._slow_decode = max(self._recent_decodes)
         self.sink.write(samples)
         heard_at = time.perf_counter() + lead
         self.counters.blocks += 1
@@ -177,10 +191,11 @@ class LiveMusic:
         for ring in rings:
             for completion in ring.tick():
                 self._complete(ring, completion)
-        self.tick_seconds.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        self.tick_seconds.append(seconds)
+        self._recent_ticks.append(seconds)
+        self._slow_tick = sorted(self._recent_ticks)[int(0.99 * (len(self._recent_ticks) - 1))]
         self.counters.ticks += 1
-        if self.counters.blocks and self.sink.lead_s() < self.block / self.sample_rate:
-            self.counters.deadline_misses += 1
         return True
 
     def _complete(self, ring: Ring, completion) -> None:
@@ -191,23 +206,37 @@ class LiveMusic:
         self.counters.completions += 1
 
     def run(self, stop, status_every: float = 0.0, status_out=None) -> None:
-        """Start the output, run until `stop` (a threading.Event) is set, stop the output.
+        """Play until `stop` (a threading.Event) is set.
 
-        The output starts only once the first lead is buffered, so start-up is not an underflow.
+        A feeder thread keeps the output fed while this thread ticks the ring, so the
+        lead (and with it every onset) need not cover a whole tick. The output starts
+        once the first lead is buffered, so start-up is not an underflow.
         """
-        while self.sink.lead_s() < self.target_lead() and self.sink.ring.free() > self.block * 2:
+        while self.sink.lead_s() < self.target_lead(threaded=True) and self.sink.ring.free() > 2 * self.block:
             self._feed()
+        feeder = threading.Thread(target=self._feed_loop, args=(stop,), name="feeder", daemon=True)
         self.sink.start()
+        feeder.start()
         last = time.perf_counter()
         try:
             while not stop.is_set():
-                if self.step() == "idle":
+                if not self._tick():
                     time.sleep(0.005)
                 if status_every and status_out is not None and time.perf_counter() - last >= status_every:
                     last = time.perf_counter()
                     print("\r" + self.status_line(), end="", file=status_out, flush=True)
         finally:
+            stop.set()
+            feeder.join(timeout=5.0)
             self.sink.stop()
+
+    def _feed_loop(self, stop) -> None:
+        block_s = self.block / self.sample_rate
+        while not stop.is_set():
+            if self.sink.lead_s() < self.target_lead(threaded=True):
+                self._feed()
+            else:
+                stop.wait(block_s / 4)
 
     # ---- counters ----------------------------------------------------------------------
 

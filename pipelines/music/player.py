@@ -10,6 +10,7 @@ so the cost per block does not depend on the loop's length.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,18 +48,21 @@ class LoopPlayer:
         self.superseded = 0  # completions replaced by a newer one before they were heard
         self._next: Loop | None = None
         self._fade: _Fade | None = None
+        self._lock = threading.Lock()  # offer() runs on the engine thread, render() on the feeder
 
     def offer(self, loop: Loop) -> None:
         """The newest completion waits to be swapped in at the next block."""
-        if self._next is not None:
-            self.superseded += 1
-        self._next = loop
+        with self._lock:
+            if self._next is not None:
+                self.superseded += 1
+            self._next = loop
 
     def render(self, n: int, gain: float, crossfade_samples: int) -> tuple[np.ndarray, Loop | None]:
         """The next `n` samples, and the loop that became audible in them (if one did)."""
         started = None
         if self._fade is None and self._next is not None:
-            started, self._next = self._next, None
+            with self._lock:
+                started, self._next = self._next, None
             if self.current is None:
                 self.current = started
             else:

@@ -1,0 +1,116 @@
+"""Live music under load: the house model, a 60 s loop, random control changes at 20 Hz.
+
+For each depth, runs the live engine in real time into the clock-paced null sink
+(the same engine and output ring as `demon live music --null-audio`) while a
+control thread changes random parameters of every class through the control session.
+
+Prints one JSON line per depth and metric: tick_p50_ms, tick_p99_ms,
+completions_per_s, step_onset_ms and request_onset_ms (p50, with p99 beside),
+discarded_slots and underflows (silence the output had to play, plus device flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import threading
+import time
+
+import common  # noqa: F401  (puts the repository on sys.path)
+from common import emit
+
+from engine import Propagation
+from pipelines.audio_out import NullSink, OutputConfig
+from pipelines.music.live import LiveMusic
+from pipelines.music.models import load_music_models
+
+CAPTIONS = ("lofi piano and drums, 84 bpm, A minor", "synth pop, 128 bpm, C major",
+            "rock guitar and drums, 110 bpm, E minor", "acoustic folk, 96 bpm, G major")
+
+
+def random_change(rng: random.Random) -> dict:
+    """One control move, as a performer's hands would make: mostly step-class, some requests."""
+    kind = rng.random()
+    if kind < 0.45:
+        return {rng.choice(("guidance", "prompt_blend", "velocity_scale")):
+                rng.uniform(1.0, 4.0) if rng.random() < 0.4 else rng.uniform(0.0, 1.0) + 0.5}
+    if kind < 0.6:
+        return {rng.choice(("source_blend", "noise_injection")): [rng.random() for _ in range(4)]}
+    if kind < 0.8:
+        return {"strength": rng.uniform(0.5, 1.0)}
+    if kind < 0.9:
+        return {"seed": rng.randrange(2**31 - 1)}
+    return {"gain": rng.uniform(0.5, 1.2)}
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))]
+
+
+def run_depth(models, depth: int, args) -> dict:
+    sink = NullSink(OutputConfig(models.codec.sample_rate, buffer_seconds=20.0))
+    live = LiveMusic(models, sink, initial={"depth": depth, "loop_seconds": args.loop_seconds, "steps": args.steps,
+                                            "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1], "guidance": 2.0},
+                     max_batch=args.max_batch)
+    stop = threading.Event()
+    engine = threading.Thread(target=live.run, args=(stop,), name="engine")
+    rng = random.Random(depth)
+    engine.start()
+    start = time.perf_counter()
+    changes = rejected = 0
+    while time.perf_counter() - start < args.minutes * 60:
+        try:
+            live.session.update(random_change(rng), clamp=True)
+            changes += 1
+        except Exception:  # noqa: BLE001 - counted; the generator only makes valid moves
+            rejected += 1
+        time.sleep(1.0 / args.rate)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    engine.join()
+    counters = live.live_counters()
+    ticks = sorted(live.tick_seconds)
+    step = live.session.class_onsets(Propagation.STEP)
+    request = live.session.class_onsets(Propagation.REQUEST)
+    return {
+        "tick_p50_ms": 1000 * quantile(ticks, 0.5), "tick_p99_ms": 1000 * quantile(ticks, 0.99),
+        "completions_per_s": counters["completions"] / elapsed,
+        "step_onset_ms": 1000 * (quantile(step, 0.5) or float("nan")),
+        "step_onset_p99_ms": 1000 * (quantile(step, 0.99) or float("nan")),
+        "request_onset_ms": 1000 * (quantile(request, 0.5) or float("nan")),
+        "request_onset_p99_ms": 1000 * (quantile(request, 0.99) or float("nan")),
+        "discarded_slots": counters["discarded_slots"],
+        "underflows": counters["starved_blocks"] + counters["underflows"],
+        "deadline_misses": counters["deadline_misses"],
+        "changes": changes, "rejected_changes": rejected, "seconds": elapsed,
+        "onsets_measured": len(step) + len(request),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=5.0, help="run length per depth")
+    ap.add_argument("--depths", default="1,2,4,8")
+    ap.add_argument("--loop-seconds", type=float, default=60.0)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--rate", type=float, default=20.0, help="control changes per second")
+    ap.add_argument("--max-batch", type=int, default=None)
+    ap.add_argument("--model", default=None, help="model folder (default: the house models)")
+    args = ap.parse_args()
+    models = load_music_models(args.model)
+    for depth in [int(d) for d in args.depths.split(",")]:
+        result = run_depth(models, depth, args)
+        units = {"tick_p50_ms": "ms", "tick_p99_ms": "ms", "completions_per_s": "1/s", "step_onset_ms": "ms",
+                 "request_onset_ms": "ms", "discarded_slots": "slots", "underflows": "blocks"}
+        extra = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items() if k not in units}
+        for metric, unit in units.items():
+            emit("live_music", metric, result[metric], unit, depth=depth, loop_seconds=args.loop_seconds,
+                 minutes=args.minutes, **(extra if metric == "tick_p50_ms" else {}))
+
+
+if __name__ == "__main__":
+    main()
