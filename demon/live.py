@@ -40,6 +40,14 @@ def add_live_music_args(parser) -> None:
     ctl.add_argument("--learn", metavar="TARGET", help="MIDI-learn TARGET (a parameter or trigger/NAME) at start")
     ctl.add_argument("--presets", type=Path, default=Path("presets"), help="presets folder (default ./presets)")
     ctl.add_argument("--preset", help="recall this preset at start")
+    web = parser.add_argument_group("browser page")
+    web.add_argument("--web", action="store_true", help="serve the performer's page over HTTP + websockets")
+    web.add_argument("--web-port", type=int, default=8765, help="port of the page (default 8765; 0: any free)")
+    web.add_argument("--listen", default="127.0.0.1", metavar="HOST",
+                     help="address to bind the page to (default 127.0.0.1; anything else requires a token)")
+    web.add_argument("--token", help="access token (generated and printed when --listen is not loopback)")
+    web.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                     help="another page origin allowed to connect (repeatable)")
     parser.add_argument("--run-seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     parser.add_argument("--counters-out", type=Path, help="write the final live counters here as JSON")
     parser.add_argument("--max-batch", type=int, help="rows per denoiser call (default: the whole ring)")
@@ -63,6 +71,10 @@ def _check(args) -> None:
         raise UsageError(f"--run-seconds: must lie in (0, 86400], got {args.run_seconds:g}")
     if args.source is not None and not args.source.is_file():
         raise UsageError(f"--source: {args.source} is not a readable file")
+    if not 0 <= args.web_port <= 65535:
+        raise UsageError(f"--web-port: must lie in 0..65535, got {args.web_port}")
+    if args.token is not None and len(args.token) < 12:
+        raise UsageError("--token: use at least 12 characters")
     if args.learn and not args.midi_in:
         raise UsageError("--learn: needs --midi-in")
     if args.counters_out is not None and not args.counters_out.parent.is_dir():
@@ -112,6 +124,16 @@ def run_live_music(args) -> int:
         print(f"OSC on udp://127.0.0.1:{osc.port} (/demon/<param>, /demon/trigger/<name>, /demon/state)",
               file=sys.stderr)
 
+    web = None
+    if args.web:
+        from web.server import WebConfig, WebServer
+
+        web = WebServer(live.session, WebConfig(args.listen, args.web_port, args.token, tuple(args.allow_origin),
+                                                presets=args.presets),
+                        counters=live.live_counters, view=live.view).start()
+        live.taps.append(web.audio)
+        print(f"page on {web.url}", file=sys.stderr)
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.run_seconds is not None:
@@ -125,6 +147,8 @@ def run_live_music(args) -> int:
         stop.set()
         if osc is not None:
             osc.stop()
+        if web is not None:
+            web.stop()
         if midi_in is not None:
             midi_in.stop()
             save_mapping(mapping_path(args.midi_maps, args.midi_in), args.midi_in, midi.bindings)
@@ -133,6 +157,8 @@ def run_live_music(args) -> int:
         counters["osc"] = osc.control.snapshot()
     if midi is not None:
         counters["midi"] = vars(midi.counters)
+    if web is not None:
+        counters["web"] = vars(web.counters)
     if args.counters_out is not None:
         args.counters_out.write_text(json.dumps(counters, indent=1, default=str))
     print(f"\nplayed {time.perf_counter() - start:.1f} s: {live.status_line()}", file=sys.stderr)

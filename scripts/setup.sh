@@ -10,8 +10,9 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # System packages: fluidsynth and the General MIDI soundfont (music corpus); PortAudio
 # (sounddevice) and PulseAudio (the null sink the audio tests play into); ALSA's
 # sequencer library for rtmidi's virtual MIDI ports; libasound2-plugins routes PortAudio
-# (ALSA) to PulseAudio.
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils libasound2)
+# (ALSA) to PulseAudio; Chromium is the browser the web page's tests drive (Playwright).
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils libasound2
+              chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -73,6 +73,7 @@ class LiveMusic:
         self._source_cache: dict[int, torch.Tensor] = {}
         self._captions: collections.OrderedDict[str, torch.Tensor] = collections.OrderedDict()
         self._rings: dict[int, Ring] = {}
+        self.taps: list = []  # callables(samples, sample_rate) given every output block (the web page's audio)
         self.ring = self._ring_for(loop_frames(self.store.snapshot, FRAME_RATE))
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
 
@@ -174,6 +175,8 @@ class LiveMusic:
         self._recent_decodes.append(decode_s)
         self._slow_decode = max(self._recent_decodes)
         self.sink.write(samples)
+        for tap in self.taps:
+            tap(samples, self.sample_rate)
         heard_at = time.perf_counter() + lead
         self.counters.blocks += 1
         self.session.heard(Propagation.OUTPUT, state.version, heard_at)
@@ -237,6 +240,15 @@ class LiveMusic:
                 self._feed()
             else:
                 stop.wait(block_s / 4)
+
+    def view(self) -> dict[str, Any]:
+        """What a front-end draws: the ring's slots with their sigmas, the loop and the playhead."""
+        current = self.player.current
+        period = current.frames * self.codec.geometry.hop if current is not None else 0
+        slots = [{"row": row, "request": rid, "step": step, "sigma": round(sigma, 4)}
+                 for rid, (row, step, sigma) in sorted(self.ring.in_flight().items(), key=lambda kv: kv[1][0])]
+        return {"ring": {"depth": self.ring.depth, "slots": slots}, "sample_rate": self.sample_rate,
+                "playhead": self.player.position, "loop_samples": period}
 
     # ---- counters ----------------------------------------------------------------------
 

@@ -1,0 +1,307 @@
+"""The browser control surface: one port serves the static page and the websocket.
+
+Text frames carry JSON control messages, validated by the parameter registry through
+the control session; every bad message gets an error frame back and changes nothing.
+Binary frames carry media to the page: b"A" + uint32 rate + int16 PCM (audio), b"V" +
+JPEG (video previews). State goes to every client at a bounded rate. Each client has
+a bounded outgoing queue: a slow client loses frames (counted), it never grows a queue.
+
+Safety: binds 127.0.0.1 unless told otherwise, and then a token is required (one is
+generated and printed if none is given); an Origin allowlist; an explicit max_size;
+static files only from an allowlist made at start (no `..`, no symlinks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import math
+import mimetypes
+import os
+import re
+import secrets
+import struct
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from controls.presets import load_preset, save_preset
+from controls.session import ControlSession
+from engine import InputError
+
+STATIC = Path(__file__).resolve().parent / "static"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PRESET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0: any free port
+    token: str | None = None  # required when host is not loopback; generated if None there
+    origins: tuple[str, ...] = ()  # allowed beyond the server's own http://host:port
+    max_size: int = 64 * 1024  # largest accepted message, bytes
+    state_hz: float = 10.0
+    client_queue: int = 32  # frames waiting per client before new ones are dropped
+    presets: Path | None = None
+
+
+@dataclass
+class WebCounters:
+    connections: int = 0
+    clients: int = 0
+    refused: int = 0  # bad token, bad path, foreign origin (the last counted by websockets' log)
+    messages: int = 0
+    errors: int = 0  # error frames sent back
+    sent_frames: int = 0
+    dropped_frames: int = 0  # frames a slow client did not take
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+@dataclass(eq=False)  # hashed by identity: clients live in a set
+class _Client:
+    ws: ServerConnection
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue())
+
+
+class WebServer:
+    def __init__(self, session: ControlSession, config: WebConfig = WebConfig(), *,
+                 counters: Callable[[], dict] | None = None, view: Callable[[], dict] | None = None,
+                 static: Path = STATIC):
+        if config.host not in LOOPBACK and not config.token:
+            config = WebConfig(**{**asdict(config), "token": secrets.token_urlsafe(18)})
+        self.session = session
+        self.config = config
+        self.live_counters = counters or (lambda: {})
+        self.view = view or (lambda: {})
+        self.counters = WebCounters()
+        self.files = _static_allowlist(static)
+        self.port = config.port
+        self._clients: set[_Client] = set()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::") else self.config.host
+        query = f"?token={self.config.token}" if self.config.token else ""
+        return f"http://{host}:{self.port}/{query}"
+
+    def start(self) -> "WebServer":
+        self._thread.start()
+        self._ready.wait(10.0)
+        if self._error is not None:
+            raise InputError("web-port", f"cannot listen on {self.config.host}:{self.config.port}: {self._error}")
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive() and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=10.0)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            server = await serve(self._handler, self.config.host, self.config.port, process_request=self._http,
+                                 origins=None, max_size=self.config.max_size, max_queue=16,
+                                 compression=None)
+        except OSError as err:
+            self._error = err
+            self._ready.set()
+            return
+        self.port = server.sockets[0].getsockname()[1]
+        self._origins = {f"http://{h}:{self.port}" for h in (*LOOPBACK[:2], self.config.host)} | set(self.config.origins)
+        self._ready.set()
+        broadcaster = asyncio.create_task(self._broadcast_state())
+        await self._stop.wait()
+        broadcaster.cancel()
+        server.close()
+        await server.wait_closed()
+
+    # ---- HTTP: static files and the upgrade checks ---------------------------------------
+
+    def _http(self, connection: ServerConnection, request):
+        url = urlsplit(request.path)
+        if self.config.token is not None:
+            given = parse_qs(url.query).get("token", [""])[0]
+            if not hmac.compare_digest(given.encode(), self.config.token.encode()):
+                self.counters.refused += 1
+                return connection.respond(401, "a valid token is required (?token=...)\n")
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            origin = request.headers.get("Origin")
+            if origin is not None and origin not in self._origins:
+                self.counters.refused += 1
+                return connection.respond(403, f"origin {origin} is not allowed\n")
+            return None  # go on with the websocket handshake
+        path = "/index.html" if url.path == "/" else url.path
+        body = self.files.get(path)
+        if body is None:
+            self.counters.refused += 1
+            return connection.respond(404, "not found\n")
+        response = connection.respond(200, "")
+        response.body = body
+        response.headers["Content-Length"] = str(len(body))
+        response.headers["Content-Type"] = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # ---- websocket clients -------------------------------------------------------------
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        client = _Client(ws)
+        self._clients.add(client)
+        self.counters.connections += 1
+        self.counters.clients = len(self._clients)
+        sender = asyncio.create_task(self._sender(client))
+        self._enqueue(client, json.dumps(self._hello()))
+        try:
+            async for message in ws:
+                reply = self.handle(message)
+                if reply is not None:
+                    self._enqueue(client, json.dumps(reply))
+        except ConnectionClosed:
+            pass
+        finally:
+            sender.cancel()
+            self._clients.discard(client)
+            self.counters.clients = len(self._clients)
+
+    async def _sender(self, client: _Client) -> None:
+        try:
+            while True:
+                frame = await client.queue.get()
+                await client.ws.send(frame)
+                self.counters.sent_frames += 1
+        except (ConnectionClosed, asyncio.CancelledError):
+            pass
+
+    def _enqueue(self, client: _Client, frame) -> None:
+        if client.queue.qsize() >= self.config.client_queue:
+            self.counters.dropped_frames += 1  # a slow client: drop, never grow
+            return
+        client.queue.put_nowait(frame)
+
+    def _broadcast(self, frame) -> None:
+        for client in list(self._clients):
+            self._enqueue(client, frame)
+
+    async def _broadcast_state(self) -> None:
+        period = 1.0 / self.config.state_hz
+        while True:
+            await asyncio.sleep(period)
+            if self._clients:
+                state = {"type": "state", "version": self.session.store.snapshot.version,
+                         "values": self.session.values(), "counters": self.live_counters(),
+                         "web": asdict(self.counters), **self.view()}
+                self._broadcast(json.dumps(state, default=str))
+
+    # ---- media from the engine (any thread) --------------------------------------------------
+
+    def audio(self, samples: np.ndarray, sample_rate: int) -> None:
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        self._from_thread(b"A" + struct.pack("<I", sample_rate) + pcm)
+
+    def video(self, jpeg: bytes) -> None:
+        self._from_thread(b"V" + jpeg)
+
+    def _from_thread(self, frame: bytes) -> None:
+        if self._clients and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._broadcast, frame)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    # ---- control messages ----------------------------------------------------------------
+
+    def _hello(self) -> dict:
+        return {"type": "hello", "params": [p.describe() for p in self.session.registry],
+                "triggers": sorted(self.session.triggers), "values": self.session.values(),
+                "presets": self._preset_names()}
+
+    def handle(self, message) -> dict | None:
+        """One client message -> the reply (an error frame for anything bad), or None."""
+        self.counters.messages += 1
+        try:
+            if not isinstance(message, str):
+                raise InputError("message", "binary frames are not accepted; send JSON text")
+            try:
+                msg = json.loads(message, parse_constant=_reject_constant)
+            except ValueError as err:
+                raise InputError("message", f"invalid JSON: {err}") from None
+            if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                raise InputError("message", 'expected an object with a "type"')
+            return self._dispatch(msg)
+        except InputError as err:
+            self.counters.errors += 1
+            return {"type": "error", "message": str(err)}
+
+    def _dispatch(self, msg: dict) -> dict | None:
+        kind = msg["type"]
+        if kind == "set":
+            name, value = msg.get("name"), msg.get("value")
+            if not isinstance(name, str):
+                raise InputError("set", 'needs a "name"')
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(name, "expected a finite number")
+            state = self.session.set(name, value, clamp=False)
+            return {"type": "ack", "name": name, "version": state.version}
+        if kind == "trigger":
+            self.session.trigger(str(msg.get("name")))
+            return None
+        if kind == "hello":
+            return self._hello()
+        if kind in ("preset_save", "preset_load"):
+            return self._preset(kind, msg.get("name"))
+        raise InputError("type", f"unknown message type {kind!r}")
+
+    def _preset(self, kind: str, name: Any) -> dict:
+        folder = self.config.presets
+        if folder is None:
+            raise InputError(kind, "no presets folder")
+        if not isinstance(name, str) or not PRESET_NAME.match(name):
+            raise InputError(kind, "a preset name is 1-64 letters, digits, '-' or '_'")
+        path = folder / f"{name}.toml"
+        if kind == "preset_save":
+            folder.mkdir(parents=True, exist_ok=True)
+            save_preset(path, self.session.store.snapshot)
+        else:
+            self.session.update(load_preset(path, self.session.registry), clamp=False)
+        return {"type": "presets", "names": self._preset_names(), "values": self.session.values()}
+
+    def _preset_names(self) -> list[str]:
+        folder = self.config.presets
+        return sorted(p.stem for p in folder.glob("*.toml")) if folder is not None and folder.is_dir() else []
+
+
+def _static_allowlist(root: Path) -> dict[str, bytes]:
+    """URL path -> file bytes for every regular file under `root`; symlinks are skipped."""
+    files = {}
+    root = root.resolve()
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not (Path(folder) / d).is_symlink()]
+        for name in names:
+            path = Path(folder) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            files["/" + path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
