@@ -160,9 +160,13 @@ class WebServer:
             return connection.respond(404, "not found\n")
         response = connection.respond(200, "")
         response.body = body
-        response.headers["Content-Length"] = str(len(body))
-        response.headers["Content-Type"] = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        response.headers["Cache-Control"] = "no-store"
+        headers = response.headers  # a multi-dict: replace, do not append
+        for name, value in (("Content-Length", str(len(body))),
+                            ("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream"),
+                            ("Cache-Control", "no-store")):
+            if name in headers:
+                del headers[name]
+            headers[name] = value
         return response
 
     # ---- websocket clients -------------------------------------------------------------

@@ -94,7 +94,7 @@ function showValue(name, v) {
   demon.values[name] = v;
   if (p.type === "curve") { c.input.points = v.slice(); c.input.draw(); c.shown.textContent = v.length + " pts"; return; }
   if (p.type === "bool") c.input.checked = v; else if (document.activeElement !== c.input) c.input.value = v;
-  c.shown.textContent = fmt(v);
+  c.shown.textContent = p.type === "text" ? "" : fmt(v);
 }
 
 // A per-frame curve: drag across the canvas to draw 32 points in the parameter's range.

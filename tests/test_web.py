@@ -1,0 +1,273 @@
+"""The browser page in a real headless Chromium, and the server's safety and load limits."""
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import urlopen
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from controls.session import ControlSession
+from engine import StateStore
+from pipelines.audio_out import NullSink, OutputConfig
+from pipelines.music.live import LiveMusic
+from pipelines.music.live_params import LIVE_MUSIC_PARAMS
+from pipelines.music.models import load_music_models
+from web.server import WebConfig, WebServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parents[1] / "out" / "web-page.png"
+
+
+@pytest.fixture
+def engine(tiny_models, tmp_path):
+    """The live engine (tiny models) playing in real time, with the page served on a free port."""
+    models = load_music_models(tiny_models)
+    live = LiveMusic(models, NullSink(OutputConfig(16_000)), initial={"loop_seconds": 3.0, "steps": 3, "depth": 2})
+    web = WebServer(live.session, WebConfig(port=0, presets=tmp_path / "presets"), counters=live.live_counters,
+                    view=live.view).start()
+    live.taps.append(web.audio)
+    stop = threading.Event()
+    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
+    thread.start()
+    yield live, web
+    stop.set()
+    thread.join(timeout=10)
+    web.stop()
+
+
+@pytest.fixture
+def page(engine, pulse_null_sink):
+    from playwright.sync_api import sync_playwright
+
+    live, web = engine
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, env=pulse_null_sink["env"],
+                                     args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        tab.on("pageerror", lambda err: errors.append(str(err)))
+        tab.goto(web.url)
+        tab.wait_for_function("Object.keys(window.demon.controls).length > 0", timeout=15_000)
+        yield tab, live, web
+        assert not errors, errors
+        browser.close()
+
+
+def wait_for(predicate, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_page_builds_every_control_from_the_registry(page):
+    tab, live, web = page
+    names = tab.evaluate("Object.keys(window.demon.controls)")
+    assert names == [p.name for p in LIVE_MUSIC_PARAMS]
+    assert tab.locator("#p-guidance").get_attribute("type") == "range"
+    assert tab.locator("#p-solver").evaluate("el => el.tagName") == "SELECT"
+    assert tab.locator("#p-source_blend").evaluate("el => el.tagName") == "CANVAS"
+
+
+def test_a_slider_move_reaches_stepstate(page):
+    tab, live, web = page
+    box = tab.locator("#p-guidance").bounding_box()
+    tab.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + box["height"] / 2)
+    assert wait_for(lambda: live.store.snapshot["guidance"] > 10.0)
+    assert abs(live.store.snapshot["guidance"] - 15.0) < 1.5
+    # the XY pad: x is prompt_blend
+    pad = tab.locator("#xy").bounding_box()
+    tab.mouse.click(pad["x"] + 0.25 * pad["width"], pad["y"] + 0.5 * pad["height"])
+    assert wait_for(lambda: abs(live.store.snapshot["prompt_blend"] - 0.25) < 0.03)
+
+
+def test_audio_frames_arrive_and_the_worklet_plays_them(page):
+    tab, live, web = page
+    tab.wait_for_function("window.demon.audio.stats.played > 16000", timeout=20_000)  # a second played
+    stats = tab.evaluate("window.demon.audio.stats")
+    assert stats["received"] >= stats["played"] > 0
+    assert tab.evaluate("window.demon.audio.context.state") == "running"
+    tab.wait_for_function("window.demon.state && window.demon.state.ring.slots.length > 0", timeout=10_000)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_a_preset_round_trips_through_the_page(page):
+    tab, live, web = page
+    live.session.set("guidance", 6.5)
+    tab.fill("#preset-name", "verse")
+    tab.click("#preset-save")
+    assert wait_for(lambda: (web.config.presets / "verse.toml").is_file())
+    live.session.set("guidance", 1.0)
+    tab.wait_for_function("document.querySelectorAll('#preset-list option').length === 1")
+    tab.select_option("#preset-list", "verse")
+    tab.click("#preset-load")
+    assert wait_for(lambda: live.store.snapshot["guidance"] == 6.5)
+    tab.wait_for_function("document.querySelector('#p-guidance').value === '6.5'")
+
+
+def test_web_midi_learn_binds_a_controller(page):
+    tab, live, web = page
+    tab.locator(".param[data-name='gain'] button").click()
+    tab.evaluate("window.demon.midi.learning = 'gain'")  # Web MIDI has no device here; feed the bytes
+    tab.evaluate("window.demon.onMidi([0xB0, 20, 5])")
+    tab.evaluate("window.demon.onMidi([0xB0, 20, 127])")
+    assert wait_for(lambda: live.store.snapshot["gain"] == 2.0)
+
+
+# ---- safety -------------------------------------------------------------------------------
+
+
+def session():
+    return ControlSession(StateStore(LIVE_MUSIC_PARAMS))
+
+
+@pytest.fixture
+def server(tmp_path):
+    web = WebServer(session(), WebConfig(port=0, token="correct-horse-battery", max_size=4096)).start()
+    yield web
+    web.stop()
+
+
+def ws_url(web, token="correct-horse-battery"):
+    return f"ws://127.0.0.1:{web.port}/ws" + (f"?token={token}" if token else "")
+
+
+async def first_reply(ws, kind):
+    while True:
+        msg = await asyncio.wait_for(ws.recv(), 5)
+        if isinstance(msg, str) and json.loads(msg)["type"] == kind:
+            return json.loads(msg)
+
+
+def test_listening_beyond_loopback_generates_a_token():
+    web = WebServer(session(), WebConfig(host="0.0.0.0", port=0))
+    assert web.config.token and len(web.config.token) >= 16 and "token=" in web.url
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-value"])
+def test_a_missing_or_wrong_token_is_refused(server, token):
+    async def attempt():
+        async with connect(ws_url(server, token)):
+            pass
+
+    with pytest.raises(InvalidStatus, match="401"):
+        asyncio.run(attempt())
+    with pytest.raises(HTTPError, match="401"):
+        urlopen(f"http://127.0.0.1:{server.port}/")
+
+
+def test_the_right_token_and_own_origin_are_accepted_a_foreign_origin_is_not(server):
+    async def attempt(origin):
+        async with connect(ws_url(server), origin=origin) as ws:
+            return (await first_reply(ws, "hello"))["type"]
+
+    assert asyncio.run(attempt(f"http://127.0.0.1:{server.port}")) == "hello"
+    with pytest.raises(InvalidStatus, match="403"):
+        asyncio.run(attempt("http://evil.example"))
+
+
+def test_an_oversized_message_is_refused(server):
+    async def attempt():
+        async with connect(ws_url(server)) as ws:
+            await first_reply(ws, "hello")
+            await ws.send("x" * 5000)
+            await asyncio.wait_for(ws.recv(), 5)
+
+    with pytest.raises(ConnectionClosed) as err:
+        asyncio.run(attempt())
+    assert err.value.rcvd.code == 1009
+
+
+def test_static_files_only_from_the_page_folder(tmp_path):
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "index.html").write_text("<p>page</p>")
+    (tmp_path / "secret.txt").write_text("secret")
+    (static / "link.txt").symlink_to(tmp_path / "secret.txt")
+    web = WebServer(session(), WebConfig(port=0), static=static).start()
+    try:
+        base = f"http://127.0.0.1:{web.port}"
+        assert urlopen(base + "/").read() == b"<p>page</p>"
+        for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/link.txt", "/..%2fsecret.txt", "//etc/passwd"):
+            with pytest.raises(HTTPError, match="404"):
+                urlopen(base + path)
+        raw = subprocess.run(["curl", "-s", "--path-as-is", base + "/../secret.txt"], capture_output=True, text=True)
+        assert "secret" not in raw.stdout
+    finally:
+        web.stop()
+
+
+@pytest.mark.parametrize("message,needle", [
+    ("{not json", "invalid JSON"),
+    ('{"type": "set", "name": "warp", "value": 1}', "unknown parameter"),
+    ('{"type": "set", "name": "guidance", "value": "loud"}', "expected a number"),
+    ('{"type": "set", "name": "guidance", "value": NaN}', "NaN"),
+    ('{"type": "set", "name": "guidance", "value": 99}', "outside"),
+    ('{"type": "dance"}', "unknown message type"),
+    ('[1, 2]', "type"),
+])
+def test_bad_messages_get_an_error_frame_and_the_connection_goes_on(server, message, needle):
+    async def attempt():
+        async with connect(ws_url(server)) as ws:
+            await first_reply(ws, "hello")
+            await ws.send(message)
+            error = await first_reply(ws, "error")
+            await ws.send(json.dumps({"type": "set", "name": "guidance", "value": 2.5}))
+            ack = await first_reply(ws, "ack")
+            return error, ack
+
+    error, ack = asyncio.run(attempt())
+    assert needle in error["message"] and ack["name"] == "guidance"
+    assert server.session.store.snapshot["guidance"] == 2.5
+
+
+def test_a_slow_client_loses_frames_and_never_grows_a_queue():
+    web = WebServer(session(), WebConfig(port=0, client_queue=8, state_hz=50)).start()
+    try:
+        async def stall():
+            async with connect(f"ws://127.0.0.1:{web.port}/ws", max_size=None) as ws:
+                for _ in range(200):  # a big audio frame each time, never read by this client
+                    web.audio(__import__("numpy").zeros(16_000, "float32"), 16_000)
+                    await asyncio.sleep(0.005)
+                return max(c.queue.qsize() for c in web._clients)
+
+        deepest = asyncio.run(stall())
+        assert deepest <= 8 and web.counters.dropped_frames > 0
+    finally:
+        web.stop()
+
+
+def test_two_hundred_clients_do_not_cost_the_tick_loop_deadlines(engine):
+    """200 loopback clients for 60 s (in another process), against the same engine alone."""
+    live, web = engine
+    seconds = float(os.environ.get("DEMON_WEB_LOAD_SECONDS", "60"))
+    time.sleep(min(20.0, seconds / 3))
+    alone = live.live_counters()
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("ws_load.py")), f"ws://127.0.0.1:{web.port}/ws",
+                           "200", str(seconds)], capture_output=True, text=True, timeout=seconds + 120)
+    assert proc.returncode == 0, proc.stderr
+    loaded = live.live_counters()
+    stats = json.loads(proc.stdout)
+    assert stats["connected"] == 200 and not stats["errors"], stats
+    assert stats["frames"] > 200 * seconds  # state at 10 Hz plus audio reached every client
+    assert time.time() - t0 < seconds + 60  # it stopped by itself
+    baseline_rate = alone["deadline_misses"] / max(1.0, min(20.0, seconds / 3))
+    loaded_rate = (loaded["deadline_misses"] - alone["deadline_misses"]) / seconds
+    assert loaded_rate <= baseline_rate, (alone, loaded)
+    assert loaded["starved_blocks"] == alone["starved_blocks"]
+    assert web.counters.clients == 0
