@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from pythonosc.osc_packet import OscPacket
 from engine import InputError, ParamType
 
 from .presets import load_preset, save_preset
+from .server_thread import ServerThread
 from .session import ControlSession
 
 PREFIX = "/demon/"
@@ -165,43 +165,20 @@ class OscControl(asyncio.DatagramProtocol):
         return asdict(self.counters)
 
 
-class OscServer:
+class OscServer(ServerThread):
     """Runs an OscControl on its own event-loop thread; `port=0` picks a free port."""
 
     def __init__(self, control: OscControl, host: str = "127.0.0.1", port: int = 9000):
+        super().__init__("osc", "osc-port", host, port)
         self.control = control
-        self.host, self.port = host, port
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="osc", daemon=True)
 
-    def start(self) -> "OscServer":
-        self._thread.start()
-        self._ready.wait(5.0)
-        if self._error is not None:
-            raise InputError("osc-port", f"cannot listen on {self.host}:{self.port}: {self._error}")
-        return self
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            transport, _ = self._loop.run_until_complete(
-                self._loop.create_datagram_endpoint(lambda: self.control, local_addr=(self.host, self.port)))
-        except OSError as err:
-            self._error = err
-            self._ready.set()
-            return
+    async def bind(self):
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: self.control,
+                                                                 local_addr=(self.host, self.port))
         self.port = transport.get_extra_info("sockname")[1]
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            transport.close()
-            self._loop.run_until_complete(asyncio.sleep(0))
-            self._loop.close()
 
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5.0)
+        async def close() -> None:
+            transport.close()
+            await asyncio.sleep(0)
+
+        return close

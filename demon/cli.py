@@ -46,7 +46,7 @@ def build_parser() -> Parser:
     add_live_music_args(live_music)
     live_music.set_defaults(run=run_live_music)
 
-    params = sub.add_parser("params", help="list the parameter registry")
+    params = sub.add_parser("params", help="list the parameter registry (also the OSC addresses /demon/<name>)")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")
     params.set_defaults(run=_params)
     return parser
@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _params(args) -> int:
-    for p in CORE_PARAMS:
+    from pipelines.music.live_params import LIVE_MUSIC_PARAMS  # the core registry and the live loop's own
+
+    for p in LIVE_MUSIC_PARAMS:
         if args.json:
             print(json.dumps(p.describe()))
         else:

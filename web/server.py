@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import struct
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -33,6 +32,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from controls.presets import load_preset, save_preset
+from controls.server_thread import ServerThread
 from controls.session import ControlSession
 from engine import InputError
 
@@ -74,27 +74,20 @@ class _Client:
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue())
 
 
-class WebServer:
+class WebServer(ServerThread):
     def __init__(self, session: ControlSession, config: WebConfig = WebConfig(), *,
                  counters: Callable[[], dict] | None = None, view: Callable[[], dict] | None = None,
                  static: Path = STATIC):
         if config.host not in LOOPBACK and not config.token:
             config = WebConfig(**{**asdict(config), "token": secrets.token_urlsafe(18)})
+        super().__init__("web", "web-port", config.host, config.port)
         self.session = session
         self.config = config
         self.live_counters = counters or (lambda: {})
         self.view = view or (lambda: {})
         self.counters = WebCounters()
         self.files = _static_allowlist(static)
-        self.port = config.port
         self._clients: set[_Client] = set()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
-
-    # ---- lifecycle -------------------------------------------------------------------
 
     @property
     def url(self) -> str:
@@ -102,41 +95,19 @@ class WebServer:
         query = f"?token={self.config.token}" if self.config.token else ""
         return f"http://{host}:{self.port}/{query}"
 
-    def start(self) -> "WebServer":
-        self._thread.start()
-        self._ready.wait(10.0)
-        if self._error is not None:
-            raise InputError("web-port", f"cannot listen on {self.config.host}:{self.config.port}: {self._error}")
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive() and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout=10.0)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
-        self._loop.close()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        try:
-            server = await serve(self._handler, self.config.host, self.config.port, process_request=self._http,
-                                 origins=None, max_size=self.config.max_size, max_queue=16,
-                                 compression=None)
-        except OSError as err:
-            self._error = err
-            self._ready.set()
-            return
+    async def bind(self):
+        server = await serve(self._handler, self.config.host, self.config.port, process_request=self._http,
+                             origins=None, max_size=self.config.max_size, max_queue=16, compression=None)
         self.port = server.sockets[0].getsockname()[1]
         self._origins = {f"http://{h}:{self.port}" for h in (*LOOPBACK[:2], self.config.host)} | set(self.config.origins)
-        self._ready.set()
         broadcaster = asyncio.create_task(self._broadcast_state())
-        await self._stop.wait()
-        broadcaster.cancel()
-        server.close()
-        await server.wait_closed()
+
+        async def close() -> None:
+            broadcaster.cancel()
+            server.close()
+            await server.wait_closed()
+
+        return close
 
     # ---- HTTP: static files and the upgrade checks ---------------------------------------
 
@@ -229,11 +200,8 @@ class WebServer:
         self._from_thread(b"V" + jpeg)
 
     def _from_thread(self, frame: bytes) -> None:
-        if self._clients and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._broadcast, frame)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
+        if self._clients:
+            self.call_soon(self._broadcast, frame)
 
     # ---- control messages ----------------------------------------------------------------
 
