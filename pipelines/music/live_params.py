@@ -11,7 +11,8 @@ LIVE_MUSIC_PARAMS = CORE_PARAMS.extend(
     Param("prompt_b", T.TEXT, "", P.REQUEST, doc="caption of prompt B (empty: no B); blended by prompt_blend"),
     Param("loop_seconds", T.FLOAT, 60.0, P.REQUEST, 2.0, 120.0, "s",
           doc="loop length of new requests when loop_bars is 0; in-flight loops keep theirs"),
-    Param("loop_bars", T.INT, 0, P.REQUEST, 0, 64, "bars", doc="bar-aligned loop length (4/4 at bpm); 0 uses loop_seconds"),
+    Param("loop_bars", T.INT, 0, P.REQUEST, 0, 64, "bars",
+          doc="bar-aligned loop length (4/4 at bpm, at most 120 s); 0 uses loop_seconds"),
     Param("bpm", T.FLOAT, 120.0, P.REQUEST, 40.0, 240.0, "bpm", doc="tempo for bar-aligned loop lengths"),
     Param("gain", T.FLOAT, 1.0, P.OUTPUT, 0.0, 2.0, "x", doc="output gain"),
     Param("crossfade_ms", T.FLOAT, 50.0, P.OUTPUT, 5.0, 2000.0, "ms",
@@ -19,10 +20,14 @@ LIVE_MUSIC_PARAMS = CORE_PARAMS.extend(
 )
 
 
+MAX_LOOP_SECONDS = 120.0
+
+
 def loop_frames(values, frame_rate: int) -> int:
     """Latent frames of a loop under the given parameter values."""
-    if values["loop_bars"] > 0:
-        seconds = values["loop_bars"] * 4 * 60.0 / values["bpm"]
+    if values["loop_bars"] > 0:  # whole bars, as many as fit in MAX_LOOP_SECONDS
+        bar = 4 * 60.0 / values["bpm"]
+        seconds = bar * max(1, min(values["loop_bars"], int(MAX_LOOP_SECONDS // bar)))
     else:
         seconds = values["loop_seconds"]
     return max(1, round(seconds * frame_rate))
