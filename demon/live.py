@@ -38,6 +38,9 @@ def add_live_music_args(parser) -> None:
     ctl.add_argument("--midi-maps", type=Path, default=Path.home() / ".config" / "demon" / "midi",
                      help="folder of per-device MIDI mappings (TOML)")
     ctl.add_argument("--learn", metavar="TARGET", help="MIDI-learn TARGET (a parameter or trigger/NAME) at start")
+    ctl.add_argument("--link", action="store_true",
+                     help="join an Ableton Link session (needs the 'link' extra): tempo follows it and "
+                          "bar-aligned loops (--loop-bars) start on its bars")
     ctl.add_argument("--presets", type=Path, default=Path("presets"), help="presets folder (default ./presets)")
     ctl.add_argument("--preset", help="recall this preset at start")
     web = parser.add_argument_group("browser page")
@@ -124,6 +127,12 @@ def run_live_music(args) -> int:
         print(f"OSC on udp://127.0.0.1:{osc.port} (/demon/<param>, /demon/trigger/<name>, /demon/state)",
               file=sys.stderr)
 
+    link = None
+    if args.link:
+        from controls.link import LinkClock
+
+        link = LinkClock(live.session).start()
+        live.link = link
     web = None
     if args.web:
         from web.server import WebConfig, WebServer
@@ -149,6 +158,8 @@ def run_live_music(args) -> int:
             osc.stop()
         if web is not None:
             web.stop()
+        if link is not None:
+            link.stop()
         if midi_in is not None:
             midi_in.stop()
             save_mapping(mapping_path(args.midi_maps, args.midi_in), args.midi_in, midi.bindings)

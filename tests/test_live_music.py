@@ -128,3 +128,33 @@ def test_retake_draws_a_new_seed(live):
     seed = live.store.snapshot["seed"]
     live.session.trigger("retake")
     assert live.store.snapshot["seed"] != seed and live.session.counters.triggers == 1
+
+
+def test_bar_aligned_loops_lock_to_the_link_timeline(live):
+    pytest.importorskip("aalink", reason="the optional 'link' extra (aalink) is not installed")
+    from controls.link import LinkClock
+
+    live.session.update({"loop_bars": 1, "bpm": 120.0})  # one bar = 2 s = 50 frames
+    clock = LinkClock(live.session, network=False).start()  # no sockets: Link alone
+    try:
+        live.link = clock
+        sr = live.sample_rate
+        render, drift = live.player.render, []
+
+        def watched(n, gain, crossfade):  # where each block starts, against Link's beat for its play time
+            drift.append(abs(live.player.position - clock.position(live.sink.lead_s(), sr)) / sr)
+            return render(n, gain, crossfade)
+
+        live.player.render = watched
+        play(live, 2.0)
+        assert len(drift) > 3 and max(drift) < 0.025  # every block starts on Link's timeline
+        assert live.counters.link_jumps >= 1
+        assert live.player.current.frames * live.codec.geometry.hop == 2 * sr  # so loop starts fall on bars
+        clock.link.tempo = 100.0  # a peer changes the tempo
+        play(live, 0.5)
+        assert live.store.snapshot["bpm"] == pytest.approx(100.0)
+        live.session.set("bpm", 130.0)  # and a local change reaches Link
+        play(live, 0.5)
+        assert float(clock.link.tempo) == pytest.approx(130.0)
+    finally:
+        clock.stop()

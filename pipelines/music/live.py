@@ -37,6 +37,7 @@ BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
 LEAD_TICKS = 2.5  # ...and this many times the slowest recent work that holds the output back
 CAPTION_CACHE = 64
+LINK_TOLERANCE_S = 0.02  # drift from Link's timeline corrected by a jump of the playhead
 
 
 @dataclass
@@ -48,6 +49,7 @@ class LiveCounters:
     superseded: int = 0
     discarded_slots: int = 0
     rings: int = 0  # rings created (one per loop length used)
+    link_jumps: int = 0  # playhead moves onto Link's timeline
 
 
 class LiveMusic:
@@ -73,6 +75,7 @@ class LiveMusic:
         self._source_cache: dict[int, torch.Tensor] = {}
         self._captions: collections.OrderedDict[str, torch.Tensor] = collections.OrderedDict()
         self._rings: dict[int, Ring] = {}
+        self.link = None  # a controls.link.LinkClock: bar-aligned loops lock to its beat
         self.taps: list = []  # callables(samples, sample_rate) given every output block (the web page's audio)
         self.ring = self._ring_for(loop_frames(self.store.snapshot, FRAME_RATE))
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
@@ -164,8 +167,10 @@ class LiveMusic:
     def _feed(self) -> None:
         if self.sink.ring.free() < self.block * self.sink.device_rate // self.sample_rate + 64:
             return  # the output is full; rendering now would move the playhead past unplayed audio
-        state = self.store.snapshot
         lead = self.sink.lead_s()
+        if self.link is not None:
+            self._follow_link(lead)
+        state = self.store.snapshot
         crossfade = int(state["crossfade_ms"] * self.sample_rate / 1000.0)
         t0 = time.perf_counter()
         samples, started = self.player.render(self.block, state["gain"], crossfade)
@@ -184,6 +189,16 @@ class LiveMusic:
             self.session.heard(Propagation.STEP, started.final_version, heard_at)
             self.session.heard(Propagation.FRAME, started.final_version, heard_at)
             self.session.heard(Propagation.REQUEST, started.request_version, heard_at)
+
+    def _follow_link(self, lead: float) -> None:
+        """Keep the playhead on Link's timeline so bar-aligned loops start on its bars."""
+        self.link.follow_tempo()
+        if self.store.snapshot["loop_bars"] == 0:
+            return
+        want = self.link.position(lead, self.sample_rate)
+        if abs(want - self.player.position) > LINK_TOLERANCE_S * self.sample_rate:
+            self.player.position = want  # one jump at start or after a tempo change
+            self.counters.link_jumps += 1
 
     def _tick(self) -> bool:
         self._switch_length(self.store.snapshot)
