@@ -1,5 +1,5 @@
 # The two README commands: `make demo` runs the main job, `make test` runs the tests.
-.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models
+.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data
 
 PY := .venv/bin/python
 PROMPT ?= lofi piano and drums, 84 bpm, A minor
@@ -30,6 +30,9 @@ bench: setup
 # Reproducing the house music models (about 2 h on 2 cores): corpus, then VAE, then DiT.
 music-data: setup
 	$(PY) -m pipelines.music.data --out data/music --clips 1600 --seconds 10 --seed 0
+
+video-sr-data: setup
+	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 600 --frames 12 --size 128 --scale 4 --seed 0
 
 music-vae: setup
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --out models/music/vae

@@ -1,0 +1,237 @@
+"""Video super-resolution corpus, made here without network access.
+
+    python -m pipelines.video_sr.data --out data/video_sr --clips 600
+
+High-resolution clips come from two kinds of source:
+- FFmpeg's procedural video (PyAV's lavfi input): mandelbrot zooms, life, cellauto,
+  testsrc2, and zoompan-style motion;
+- pan, zoom and rotation over the photos shipped inside scikit-image.
+Each clip is degraded the way real low-resolution video is: Gaussian blur, bicubic
+downscale (antialiased), sensor noise, then JPEG or H.264 compression. Sources in
+HELD_OUT (photos and procedural kinds) never appear in training.
+
+Clips are stored as safetensors (uint8 HR (T, H, W, 3) and LR (T, H/s, W/s, 3)) with a
+metadata.jsonl line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
+          "horse", "brick", "grass", "gravel", "camera", "moon", "page", "text", "coins")
+PROCEDURAL = ("mandelbrot", "life", "cellauto", "testsrc2")
+HELD_OUT = ("chelsea", "rocket", "mandelbrot")  # never trained on: two photos and one procedural kind
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    source: str  # a photo name or a procedural kind
+    seed: int
+    frames: int
+    size: int  # HR clips are size x size
+    scale: int
+    blur: float
+    noise: float  # standard deviation, in 0..255 units
+    codec: str  # "jpeg" | "h264"
+    quality: int  # JPEG quality (Pillow) or H.264 CRF
+
+    @property
+    def split(self) -> str:
+        return "test" if self.source in HELD_OUT else "train"
+
+
+# ---- sources ------------------------------------------------------------------------------
+
+
+def photo(name: str) -> np.ndarray:
+    """A scikit-image sample photo as (H, W, 3) uint8 (grey ones repeated to RGB)."""
+    from skimage import data
+
+    image = getattr(data, name)()
+    if image.dtype == bool:  # silhouettes
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
+
+
+def photo_motion(image: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth pan / zoom / rotation over `image`, rendered bicubically at size x size."""
+    h, w = image.shape[:2]
+    src = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    t = np.linspace(0.0, 1.0, frames)
+    zoom = rng.uniform(0.35, 0.8) * np.exp(rng.uniform(-0.25, 0.25) * t)  # window size / image size
+    angle = rng.uniform(-0.2, 0.2) + rng.uniform(-0.25, 0.25) * t
+    cx = rng.uniform(-0.3, 0.3) + rng.uniform(-0.25, 0.25) * t
+    cy = rng.uniform(-0.3, 0.3) + rng.uniform(-0.25, 0.25) * t
+    aspect = w / h
+    theta = torch.zeros(frames, 2, 3)
+    for i in range(frames):
+        c, s = math.cos(angle[i]), math.sin(angle[i])
+        sx, sy = zoom[i] / max(aspect, 1.0), zoom[i] * min(aspect, 1.0)
+        theta[i] = torch.tensor([[c * sx, -s * sy, cx[i]], [s * sx, c * sy, cy[i]]])
+    grid = F.affine_grid(theta, (frames, 3, size, size), align_corners=False)
+    out = F.grid_sample(src.expand(frames, -1, -1, -1), grid, mode="bicubic", padding_mode="reflection",
+                        align_corners=False)
+    return np.ascontiguousarray(out.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy())
+
+
+def procedural(kind: str, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """FFmpeg's generated video through PyAV's lavfi input, cropped to size x size."""
+    import av
+
+    seed = int(rng.integers(0, 2**31 - 1))
+    big = size * 2  # render larger and crop a random square so clips differ
+    graphs = {
+        "mandelbrot": f"mandelbrot=size={big}x{big}:rate=25:start_scale={rng.uniform(0.5, 3.0):.3f}"
+                      f":end_scale={rng.uniform(1e-3, 0.1):.4f}:outer=normalized_iteration_count",
+        "life": f"life=size={big // 2}x{big // 2}:rate=25:seed={seed}:ratio={rng.uniform(0.05, 0.3):.2f}"
+                f":mold={int(rng.integers(0, 30))}:life_color=#{int(rng.integers(0, 2**24)):06x}"
+                f":death_color=#{int(rng.integers(0, 2**24)):06x},scale={big}x{big}:flags=neighbor",
+        "cellauto": f"cellauto=size={big}x{big}:rate=25:rule={int(rng.choice([18, 30, 90, 110, 150]))}:seed={seed}",
+        "testsrc2": f"testsrc2=size={big}x{big}:rate=25",
+    }
+    container = av.open(graphs[kind], format="lavfi")
+    skip = int(rng.integers(0, 50))
+    out = []
+    try:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i >= skip:
+                out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) == frames:
+                break
+    finally:
+        container.close()
+    clip = np.stack(out)
+    y, x = (int(v) for v in rng.integers(0, big - size + 1, 2))
+    return np.ascontiguousarray(clip[:, y : y + size, x : x + size])
+
+
+# ---- degradation ----------------------------------------------------------------------------
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(T, 3, H, W) float, separable Gaussian, reflect-padded."""
+    if sigma <= 0:
+        return x
+    radius = max(1, int(math.ceil(3 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=x.dtype) / sigma) ** 2)
+    k = (k / k.sum()).to(x.dtype)
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def downscale(hr: np.ndarray, scale: int) -> np.ndarray:
+    """Antialiased bicubic downscale of (T, H, W, 3) uint8."""
+    x = torch.from_numpy(hr).permute(0, 3, 1, 2).float()
+    h, w = hr.shape[1] // scale, hr.shape[2] // scale
+    y = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+    return np.ascontiguousarray(y.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy())
+
+
+def compress(clip: np.ndarray, codec: str, quality: int) -> np.ndarray:
+    """JPEG each frame (libjpeg through Pillow, `quality` 1..95) or H.264 the whole clip
+    (yuv420p through PyAV, `quality` = CRF); returns the decoded frames."""
+    if codec == "jpeg":
+        from PIL import Image
+
+        out = []
+        for frame in clip:
+            buf = io.BytesIO()
+            Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
+            out.append(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+        return np.stack(out)
+    import av
+
+    buf = io.BytesIO()
+    out = av.open(buf, "w", format="mp4")
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height = clip.shape[2], clip.shape[1]
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"crf": str(quality), "preset": "veryfast"}
+    for frame in clip:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    buf.seek(0)
+    with av.open(buf) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack(frames)
+
+
+def degrade(hr: np.ndarray, spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
+    x = torch.from_numpy(hr).permute(0, 3, 1, 2).float()
+    x = gaussian_blur(x, spec.blur)
+    blurred = x.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy()
+    lr = downscale(blurred, spec.scale).astype(np.float32)
+    lr += rng.normal(0.0, spec.noise, lr.shape).astype(np.float32)
+    lr = np.clip(np.round(lr), 0, 255).astype(np.uint8)
+    return compress(lr, spec.codec, spec.quality)
+
+
+# ---- the corpus -----------------------------------------------------------------------------
+
+
+def clip_spec(index: int, seed: int, frames: int, size: int, scale: int) -> ClipSpec:
+    rng = np.random.default_rng([seed, index])
+    sources = PHOTOS + PROCEDURAL
+    codec = "h264" if rng.random() < 0.5 else "jpeg"
+    quality = int(rng.integers(20, 33)) if codec == "h264" else int(rng.integers(25, 80))
+    return ClipSpec(source=str(sources[index % len(sources)]), seed=int(rng.integers(0, 2**31 - 1)), frames=frames,
+                    size=size, scale=scale, blur=float(rng.uniform(0.0, 1.2)), noise=float(rng.uniform(0.0, 4.0)),
+                    codec=codec, quality=quality)
+
+
+def make_clip(spec: ClipSpec) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(spec.seed)
+    if spec.source in PROCEDURAL:
+        hr = procedural(spec.source, spec.frames, spec.size, rng)
+    else:
+        hr = photo_motion(photo(spec.source), spec.frames, spec.size, rng)
+    return hr, degrade(hr, spec, rng)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from safetensors.numpy import save_file
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("data/video_sr"))
+    ap.add_argument("--clips", type=int, default=600)
+    ap.add_argument("--frames", type=int, default=12)
+    ap.add_argument("--size", type=int, default=128, help="HR clips are size x size")
+    ap.add_argument("--scale", type=int, default=4, choices=(2, 4))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.clips < 1 or args.frames < 2 or args.size % (4 * args.scale):
+        ap.error("need clips >= 1, frames >= 2 and a size divisible by 4 x scale")
+    for split in ("train", "test"):
+        (args.out / split).mkdir(parents=True, exist_ok=True)
+    with open(args.out / "metadata.jsonl", "w") as meta:
+        for i in range(args.clips):
+            spec = clip_spec(i, args.seed, args.frames, args.size, args.scale)
+            hr, lr = make_clip(spec)
+            name = f"{spec.split}/{i:05d}.safetensors"
+            # safetensors writes the raw buffer: views (permuted tensors) must be made contiguous
+            save_file({"hr": np.ascontiguousarray(hr), "lr": np.ascontiguousarray(lr)}, str(args.out / name))
+            meta.write(json.dumps({"file": name, "split": spec.split, **asdict(spec)}) + "\n")
+            if (i + 1) % 50 == 0:
+                print(f"{i + 1}/{args.clips} clips", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
