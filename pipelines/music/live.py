@@ -1,8 +1,10 @@
 """Live music: the ring regenerates the loop continuously while the player plays it.
 
-One engine thread alternates two jobs and never drops work:
-- keep the audio output fed a safe lead ahead (decoding only what will be heard);
-- otherwise tick the ring; every completion is offered to the player.
+Two threads share the work (`run`), and neither drops any:
+- the engine thread ticks the ring; every completion is offered to the player;
+- a feeder thread keeps the audio output a safe lead ahead, decoding only the block
+  about to be heard.
+(`step` does both on one thread, for deterministic tests.)
 
 Changing the loop length starts a ring of the new shape; the old ring admits nothing
 new but finishes (and plays) everything in flight. Shrinking the ring's depth
@@ -46,8 +48,6 @@ class LiveCounters:
     completions: int = 0
     blocks: int = 0
     deadline_misses: int = 0  # blocks that took longer to decode than the audio buffered ahead of them
-    superseded: int = 0
-    discarded_slots: int = 0
     rings: int = 0  # rings created (one per loop length used)
     link_jumps: int = 0  # playhead moves onto Link's timeline
 
@@ -66,7 +66,7 @@ class LiveMusic:
         self.max_batch = max_batch
         self.player = LoopPlayer(decoder_fn(self.codec.vae), self.codec.geometry)
         self.counters = LiveCounters()
-        self.tick_seconds: collections.deque[float] = collections.deque(maxlen=100_000)  # for the counters
+        self.tick_seconds: collections.deque[float] = collections.deque(maxlen=100_000)  # every tick, for benchmarks
         self._recent_ticks: collections.deque[float] = collections.deque(maxlen=256)  # for the lead
         self._slow_tick = 0.0  # p99 of the recent ticks
         self._recent_decodes: collections.deque[float] = collections.deque(maxlen=64)
@@ -88,6 +88,7 @@ class LiveMusic:
     def reset_counters(self) -> None:
         self.counters = LiveCounters(rings=len(self._rings))
         self.tick_seconds.clear()
+        self._recent_ticks.clear()
         self.player.superseded = 0
 
     # ---- rings and requests ----------------------------------------------------------------
@@ -268,14 +269,15 @@ class LiveMusic:
     # ---- counters ----------------------------------------------------------------------
 
     def live_counters(self) -> dict[str, Any]:
-        ticks = sorted(self.tick_seconds)
+        """The counters, with tick p50/p99 over the last 256 ticks (cheap enough for 10 Hz polling)."""
+        ticks = sorted(self._recent_ticks)
         pick = (lambda q: round(1000.0 * ticks[int(q * (len(ticks) - 1))], 1)) if ticks else (lambda q: None)
         admitted = sum(r.counters.admitted for r in self._rings.values())
         completed = sum(r.counters.completed for r in self._rings.values())
         in_flight = sum(r.occupied for r in self._rings.values())
         counters = asdict(self.counters)
         counters.update(
-            discarded_slots=admitted - completed - in_flight,
+            discarded_slots=admitted - completed - in_flight,  # admitted work that neither finished nor is running
             superseded=self.player.superseded,
             underflows=self.sink.underflows,
             starved_blocks=self.sink.starved,
