@@ -1,0 +1,115 @@
+"""The video SR house models: all causal in time, all streaming with cached state.
+
+    LR frames --LatentUpsampler--> z_up (latent grid = HR / 4)
+    z_up --SRDenoiser (one step in the ring, from sigma = strength)--> z
+    z --CausalDecoder--> HR frames
+    HR frames --Encoder--> z (training targets only)
+
+Latent grid: HR / 4 with LATENT_CHANNELS channels. For 4x SR the latent grid equals
+the LR grid, for 2x it is half of it (the upsampler's stem strides by 2). Temporal
+look-ahead is zero everywhere: every temporal kernel is causal (causal.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .causal import CausalBlock, CausalConv3d
+
+LATENT_CHANNELS = 8
+LATENT_FACTOR = 4  # HR pixels per latent cell, each side
+
+
+@dataclass(frozen=True)
+class SRConfig:
+    width: int = 32
+    blocks: int = 2
+    time_kernel: int = 2  # frames each causal conv sees: this one and time_kernel - 1 before
+
+
+def _stack(x, blocks, states):
+    new = []
+    for i, block in enumerate(blocks):
+        x, s = block(x, states[i] if states is not None else None)
+        new.append(s)
+    return x, new
+
+
+class Encoder(nn.Module):
+    """HR frames (B, 3, T, H, W) in [0, 1] -> latents (B, C, T, H/4, W/4); per frame (no temporal state)."""
+
+    def __init__(self, cfg: SRConfig = SRConfig()):
+        super().__init__()
+        w = cfg.width
+        self.net = nn.Sequential(
+            nn.Conv2d(3, w, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(w, w, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(w, w, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(w, LATENT_CHANNELS, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        z = self.net(x.transpose(1, 2).reshape(b * t, c, h, w))
+        return z.reshape(b, t, *z.shape[1:]).transpose(1, 2)
+
+
+class CausalDecoder(nn.Module):
+    """Latents (B, C, T, h, w) -> HR frames (B, 3, T, 4h, 4w), causal in time."""
+
+    def __init__(self, cfg: SRConfig = SRConfig()):
+        super().__init__()
+        w = cfg.width
+        self.stem = CausalConv3d(LATENT_CHANNELS, w, 3, cfg.time_kernel)
+        self.blocks = nn.ModuleList(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
+        self.head = nn.Conv2d(w, 3 * LATENT_FACTOR**2, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
+        h, s0 = self.stem(z, state[0] if state is not None else None)
+        h, sb = _stack(F.silu(h), self.blocks, state[1] if state is not None else None)
+        b, c, t, hh, ww = h.shape
+        y = F.pixel_shuffle(self.head(F.silu(h).transpose(1, 2).reshape(b * t, c, hh, ww)), LATENT_FACTOR)
+        return y.reshape(b, t, 3, hh * LATENT_FACTOR, ww * LATENT_FACTOR).transpose(1, 2), [s0, sb]
+
+
+class LatentUpsampler(nn.Module):
+    """LR frames (B, 3, T, h, w) in [0, 1] -> latent estimate on the HR / 4 grid, causal in time."""
+
+    def __init__(self, scale: int, cfg: SRConfig = SRConfig()):
+        super().__init__()
+        if scale not in (2, 4):
+            raise ValueError(f"scale must be 2 or 4, got {scale}")
+        w = cfg.width
+        self.stem = CausalConv3d(3, w, 3, cfg.time_kernel, stride=4 // scale)
+        self.blocks = nn.ModuleList(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
+        self.head = CausalConv3d(w, LATENT_CHANNELS, 3, 1)
+
+    def forward(self, lr: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
+        h, s0 = self.stem(lr, state[0] if state is not None else None)
+        h, sb = _stack(F.silu(h), self.blocks, state[1] if state is not None else None)
+        z, s2 = self.head(F.silu(h), state[2] if state is not None else None)
+        return z, [s0, sb, s2]
+
+
+class SRDenoiser(nn.Module):
+    """One-step flow-matching refiner on the latent grid: (x_sigma, sigma, z_up) -> velocity.
+
+    Per frame (the ring holds frames as slots), conditioned on the upsampler's estimate.
+    """
+
+    def __init__(self, cfg: SRConfig = SRConfig()):
+        super().__init__()
+        w = cfg.width
+        self.inp = nn.Conv2d(2 * LATENT_CHANNELS + 1, w, 3, padding=1)
+        self.body = nn.Sequential(*(nn.Sequential(nn.SiLU(), nn.Conv2d(w, w, 3, padding=1)) for _ in range(2 * cfg.blocks)))
+        self.out = nn.Conv2d(w, LATENT_CHANNELS, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict[str, torch.Tensor]) -> torch.Tensor:
+        """x (B, C, h, w), sigma (B,), cond["z_up"] (B, C, h, w) -> velocity (B, C, h, w)."""
+        s = sigma.view(-1, 1, 1, 1).expand(-1, 1, *x.shape[-2:]).to(x.dtype)
+        h = self.inp(torch.cat([x, cond["z_up"], s], dim=1))
+        return self.out(F.silu(h + self.body(h)))
