@@ -1,5 +1,5 @@
 # The two README commands: `make demo` runs the main job, `make test` runs the tests.
-.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data
+.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data video-sr-models
 
 PY := .venv/bin/python
 PROMPT ?= lofi piano and drums, 84 bpm, A minor
@@ -33,6 +33,9 @@ music-data: setup
 
 video-sr-data: setup
 	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 600 --frames 12 --size 128 --scale 4 --seed 0
+
+video-sr-models: setup
+	$(PY) -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60
 
 music-vae: setup
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --out models/music/vae

@@ -38,3 +38,18 @@ def test_the_refiner_runs_in_the_ring_one_step_from_the_upsampled_latent():
     done = ring.run_until_idle()
     assert len(done) == 4 and all(c.schedule.steps == 1 for c in done)
     assert all(torch.isfinite(c.latent).all() for c in done)
+
+
+def test_training_script_writes_weights_and_a_card(tmp_path):
+    import json
+
+    from pipelines.video_sr import data, train
+
+    assert data.main(["--out", str(tmp_path / "d"), "--clips", "19", "--frames", "4", "--size", "32"]) == 0
+    assert train.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--minutes", "0.03",
+                       "--batch", "2", "--frames", "2"]) == 0
+    card = json.loads((tmp_path / "m" / "house.json").read_text())
+    assert card["scale"] == 4 and set(card["train_minutes"]) == {"autoencoder", "upsampler", "refiner"}
+    assert all(card["metrics_heldout"][k] > 0 for k in ("psnr_sr", "psnr_bicubic"))
+    assert {p.name for p in (tmp_path / "m").glob("*.safetensors")} == {
+        "encoder.safetensors", "decoder.safetensors", "upsampler.safetensors", "refiner.safetensors"}
