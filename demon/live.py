@@ -146,7 +146,9 @@ def run_live_music(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.run_seconds is not None:
-        threading.Timer(args.run_seconds, stop.set).start()
+        timer = threading.Timer(args.run_seconds, stop.set)
+        timer.daemon = True  # never keeps the process alive on its own
+        timer.start()
     start = time.perf_counter()
     try:
         live.run(stop, status_every=0.5 if sys.stderr.isatty() else 0.0, status_out=sys.stderr)
