@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MediaFileError
+
 WRITERS = {".wav": ("wav", "pcm_s16le", "s16"), ".flac": ("flac", "flac", "s16")}
 MAX_READ_SECONDS = 3600.0
 
 
-class AudioFileError(ValueError):
+class AudioFileError(MediaFileError):
     """An audio file that cannot be read or written, with the reason."""
 
 

@@ -22,14 +22,11 @@ import torch
 
 from engine.windowed import DecoderGeometry
 
+from ..errors import ModelFolderError
 from .codec import codec_hop, measure_geometry
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "music"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-
-
-class ModelFolderError(ValueError):
-    """A model folder that is missing, incomplete or of the wrong kind."""
 
 
 @dataclass(frozen=True)
