@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import InputError
@@ -163,6 +163,12 @@ class Registry:
 
     def extend(self, *params: Param) -> "Registry":
         return Registry(self.params + tuple(params))
+
+    def with_defaults(self, **defaults: Any) -> "Registry":
+        """The same parameters starting elsewhere (a pipeline's own defaults), each validated."""
+        for name in defaults:
+            self[name]  # an unknown name is an InputError
+        return Registry(tuple(replace(p, default=defaults[p.name]) if p.name in defaults else p for p in self.params))
 
 
 P, T = Propagation, ParamType
