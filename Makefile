@@ -26,14 +26,17 @@ bench: setup
 	$(PY) bench/ring.py
 	$(PY) bench/decode.py
 	$(PY) bench/music_quality.py
+	$(PY) bench/live_music.py
+	$(PY) bench/video_sr.py
 
 # Reproducing the house music models (about 2 h on 2 cores): corpus, then VAE, then DiT.
 music-data: setup
 	$(PY) -m pipelines.music.data --out data/music --clips 1600 --seconds 10 --seed 0
 
 video-sr-data: setup
-	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 600 --frames 12 --size 128 --scale 4 --seed 0
+	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 600 --frames 12 --size 128 --seed 0
 
+# The video SR house models (60 min on 2 cores): autoencoder, 4x and 2x upsamplers, refiner.
 video-sr-models: setup
 	$(PY) -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60
 

@@ -49,7 +49,14 @@ def test_training_script_writes_weights_and_a_card(tmp_path):
     assert train.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--minutes", "0.03",
                        "--batch", "2", "--frames", "2"]) == 0
     card = json.loads((tmp_path / "m" / "house.json").read_text())
-    assert card["scale"] == 4 and set(card["train_minutes"]) == {"autoencoder", "upsampler", "refiner"}
-    assert all(card["metrics_heldout"][k] > 0 for k in ("psnr_sr", "psnr_bicubic"))
+    assert card["scales"] == [2, 4]
+    assert set(card["train_minutes"]) == {"autoencoder", "upsampler_x2", "upsampler_x4", "refiner"}
+    for scale in (2, 4):
+        assert all(card["metrics_heldout"][f"x{scale}"][k] > 0 for k in ("psnr_sr", "psnr_bicubic"))
     assert {p.name for p in (tmp_path / "m").glob("*.safetensors")} == {
-        "encoder.safetensors", "decoder.safetensors", "upsampler.safetensors", "refiner.safetensors"}
+        "encoder.safetensors", "decoder.safetensors", "upsampler_x2.safetensors", "upsampler_x4.safetensors",
+        "refiner.safetensors"}
+    # what it wrote loads through the one loader the renderer uses
+    from pipelines.video_sr.checkpoint import load_video_sr
+
+    assert load_video_sr(tmp_path / "m", 2).sigma == card["sigma"]

@@ -10,8 +10,9 @@ Each clip is degraded the way real low-resolution video is: Gaussian blur, bicub
 downscale (antialiased), sensor noise, then JPEG or H.264 compression. Sources in
 HELD_OUT (photos and procedural kinds) never appear in training.
 
-Clips are stored as safetensors (uint8 HR (T, H, W, 3) and LR (T, H/s, W/s, 3)) with a
-metadata.jsonl line each.
+Clips are stored as safetensors, uint8 HR (T, H, W, 3) and one degraded LR clip per
+scale, "lr_x2" (T, H/2, W/2, 3) and "lr_x4" (T, H/4, W/4, 3), with a metadata.jsonl
+line each. Both LR clips share the clip's degradation settings but draw their own noise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immu
           "horse", "brick", "grass", "gravel", "camera", "moon", "page", "text", "coins")
 PROCEDURAL = ("mandelbrot", "life", "cellauto", "testsrc2")
 HELD_OUT = ("chelsea", "rocket", "mandelbrot")  # never trained on: two photos and one procedural kind
+SCALES = (2, 4)  # HR / LR, each side
+
+
+def lr_key(scale: int) -> str:
+    """The corpus file's entry for the LR clip at `scale`."""
+    return f"lr_x{scale}"
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,6 @@ class ClipSpec:
     seed: int
     frames: int
     size: int  # HR clips are size x size
-    scale: int
     blur: float
     noise: float  # standard deviation, in 0..255 units
     codec: str  # "jpeg" | "h264"
@@ -173,11 +179,11 @@ def compress(clip: np.ndarray, codec: str, quality: int) -> np.ndarray:
     return np.stack(frames)
 
 
-def degrade(hr: np.ndarray, spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
+def degrade(hr: np.ndarray, spec: ClipSpec, scale: int, rng: np.random.Generator) -> np.ndarray:
     x = torch.from_numpy(hr).permute(0, 3, 1, 2).float()
-    x = gaussian_blur(x, spec.blur)
+    x = gaussian_blur(x, spec.blur * scale / 4)  # the blur is the optics' at 4x, in LR pixels
     blurred = x.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy()
-    lr = downscale(blurred, spec.scale).astype(np.float32)
+    lr = downscale(blurred, scale).astype(np.float32)
     lr += rng.normal(0.0, spec.noise, lr.shape).astype(np.float32)
     lr = np.clip(np.round(lr), 0, 255).astype(np.uint8)
     return compress(lr, spec.codec, spec.quality)
@@ -186,23 +192,24 @@ def degrade(hr: np.ndarray, spec: ClipSpec, rng: np.random.Generator) -> np.ndar
 # ---- the corpus -----------------------------------------------------------------------------
 
 
-def clip_spec(index: int, seed: int, frames: int, size: int, scale: int) -> ClipSpec:
+def clip_spec(index: int, seed: int, frames: int, size: int) -> ClipSpec:
     rng = np.random.default_rng([seed, index])
     sources = PHOTOS + PROCEDURAL
     codec = "h264" if rng.random() < 0.5 else "jpeg"
     quality = int(rng.integers(20, 33)) if codec == "h264" else int(rng.integers(25, 80))
     return ClipSpec(source=str(sources[index % len(sources)]), seed=int(rng.integers(0, 2**31 - 1)), frames=frames,
-                    size=size, scale=scale, blur=float(rng.uniform(0.0, 1.2)), noise=float(rng.uniform(0.0, 4.0)),
+                    size=size, blur=float(rng.uniform(0.0, 1.2)), noise=float(rng.uniform(0.0, 4.0)),
                     codec=codec, quality=quality)
 
 
-def make_clip(spec: ClipSpec) -> tuple[np.ndarray, np.ndarray]:
+def make_clip(spec: ClipSpec, scales: tuple[int, ...] = SCALES) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The HR clip and its degraded LR copy at each scale."""
     rng = np.random.default_rng(spec.seed)
     if spec.source in PROCEDURAL:
         hr = procedural(spec.source, spec.frames, spec.size, rng)
     else:
         hr = photo_motion(photo(spec.source), spec.frames, spec.size, rng)
-    return hr, degrade(hr, spec, rng)
+    return hr, {s: degrade(hr, spec, s, rng) for s in scales}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,20 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=600)
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--size", type=int, default=128, help="HR clips are size x size")
-    ap.add_argument("--scale", type=int, default=4, choices=(2, 4))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    if args.clips < 1 or args.frames < 2 or args.size % (4 * args.scale):
-        ap.error("need clips >= 1, frames >= 2 and a size divisible by 4 x scale")
+    if args.clips < 1 or args.frames < 2 or args.size % (4 * max(SCALES)):
+        ap.error(f"need clips >= 1, frames >= 2 and a size divisible by {4 * max(SCALES)}")
     for split in ("train", "test"):
         (args.out / split).mkdir(parents=True, exist_ok=True)
     with open(args.out / "metadata.jsonl", "w") as meta:
         for i in range(args.clips):
-            spec = clip_spec(i, args.seed, args.frames, args.size, args.scale)
-            hr, lr = make_clip(spec)
+            spec = clip_spec(i, args.seed, args.frames, args.size)
+            hr, lrs = make_clip(spec)
             name = f"{spec.split}/{i:05d}.safetensors"
             # safetensors writes the raw buffer: views (permuted tensors) must be made contiguous
-            save_file({"hr": np.ascontiguousarray(hr), "lr": np.ascontiguousarray(lr)}, str(args.out / name))
+            arrays = {"hr": hr} | {lr_key(s): lr for s, lr in lrs.items()}
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(args.out / name))
             meta.write(json.dumps({"file": name, "split": spec.split, **asdict(spec)}) + "\n")
             if (i + 1) % 50 == 0:
                 print(f"{i + 1}/{args.clips} clips", file=sys.stderr, flush=True)

@@ -1,0 +1,73 @@
+"""The video SR model folder: one safetensors file per module and a card.
+
+    FOLDER/house.json              the card: config, scales, default start sigma, metrics
+    FOLDER/decoder.safetensors     CausalDecoder
+    FOLDER/refiner.safetensors     SRDenoiser (shared by every scale)
+    FOLDER/upsampler_x2.safetensors, upsampler_x4.safetensors
+    FOLDER/encoder.safetensors     Encoder (training targets only; kept to continue training)
+
+A missing folder, file or scale is a ModelFolderError naming it; weights load only
+from safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import ModelFolderError
+from .models import CausalDecoder, LatentUpsampler, SRConfig, SRDenoiser
+
+HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "video_sr"
+
+
+@dataclass(frozen=True)
+class VideoSRModels:
+    """What the streaming SR needs for one scale."""
+
+    scale: int
+    upsampler: LatentUpsampler
+    refiner: SRDenoiser
+    decoder: CausalDecoder
+    sigma: float  # the start sigma that measured best on held-out clips
+    card: dict
+
+
+def save_models(folder: Path, modules: dict[str, torch.nn.Module], card: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, module in modules.items():
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(folder / f"{name}.safetensors"))
+    (folder / "house.json").write_text(json.dumps(card, indent=2))
+
+
+def _load(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+    if not path.is_file():
+        raise ModelFolderError(f"{path}: missing (train with `make video-sr-models`)")
+    try:
+        module.load_state_dict(load_file(str(path)))
+    except (RuntimeError, OSError) as err:  # wrong shapes or not a safetensors file
+        raise ModelFolderError(f"{path}: not weights of this model ({str(err).splitlines()[0]})") from None
+    return module.eval().requires_grad_(False)
+
+
+def load_video_sr(folder: Path | None, scale: int) -> VideoSRModels:
+    folder = Path(folder) if folder is not None else HOUSE_MODELS
+    card_path = folder / "house.json"
+    if not card_path.is_file():
+        raise ModelFolderError(f"{folder}: not a video SR model folder (no house.json)")
+    card = json.loads(card_path.read_text())
+    if scale not in card.get("scales", ()):
+        raise ModelFolderError(f"{folder}: has no {scale}x upsampler (scales {card.get('scales')})")
+    cfg = SRConfig(**card["config"])
+    return VideoSRModels(
+        scale=scale,
+        upsampler=_load(LatentUpsampler(scale, cfg), folder / f"upsampler_x{scale}.safetensors"),
+        refiner=_load(SRDenoiser(cfg), folder / "refiner.safetensors"),
+        decoder=_load(CausalDecoder(cfg), folder / "decoder.safetensors"),
+        sigma=float(card["sigma"]),
+        card=card,
+    )

@@ -1,0 +1,148 @@
+"""Streaming super-resolution: LR frames in, HR frames out, in order, one frame of work each.
+
+    LR frame --LatentUpsampler (cached state)--> z_up
+    z_up --a Request in the ring: noised to `strength`, `steps` refiner steps--> z
+    z --CausalDecoder (cached state)--> HR frame
+
+Each frame is one slot of the ring. With one step (the real-time default) a frame
+goes in and out in the same tick; with k steps the ring holds k consecutive frames
+at different steps and a frame comes out k - 1 frames after it went in (the depth
+follows the step count, so admission never queues). No stage looks ahead: every
+temporal kernel is causal, so `lookahead_frames` is 0. Memory is the models' cached
+state plus the ring, whatever the length of the stream.
+
+Parameters live in a StateStore over VIDEO_SR_PARAMS (the core registry): steps,
+strength and seed are request-class (frames admitted after a change use it),
+velocity_scale is step-class. Every frame uses the same seed, so the refiner's noise
+is the same pattern from frame to frame and does not flicker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine import InputError, Ring, StateStore, TorchDenoiser, request_from_state
+
+from .checkpoint import VideoSRModels
+from .models import LATENT_CHANNELS
+from .params import VIDEO_SR_PARAMS
+
+LOOKAHEAD_FRAMES = 0  # every temporal kernel is causal (causal.py)
+MAX_SIDE = 8192  # LR frames beyond this are refused, not allocated
+
+
+def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+    """The offline path, a whole clip (B, 3, T, h, w) at once: upsample, one refiner step
+    from `sigma` with the ring's noise (one draw of the request's seed, the same for
+    every frame), decode. Streaming with one step gives the same frames."""
+    with torch.no_grad():
+        z_up, _ = upsampler(lr)
+        b, c, t, h, w = z_up.shape
+        flat = z_up.transpose(1, 2).reshape(b * t, c, h, w)
+        noise = torch.randn((1, c, h, w), generator=torch.Generator().manual_seed(seed))
+        x = (1 - sigma) * flat + sigma * noise
+        v = refiner(x, torch.full((b * t,), sigma), {"z_up": flat})
+        z = (x - sigma * v).reshape(b, t, c, h, w).transpose(1, 2)
+        return decoder(z)[0].clamp(0, 1)
+
+
+def default_state(models: VideoSRModels) -> StateStore:
+    """The video SR registry, from the start sigma the model's card measured best."""
+    return StateStore(VIDEO_SR_PARAMS, {"strength": models.sigma})
+
+
+class StreamingSR:
+    def __init__(self, models: VideoSRModels, store: StateStore | None = None):
+        self.models = models
+        self.scale = models.scale
+        self.store = store if store is not None else default_state(models)
+        self.denoiser = TorchDenoiser(models.refiner, lambda x, s, c: models.refiner(x, s, c))
+        self.ring: Ring | None = None
+        self.size: tuple[int, int] | None = None  # LR (height, width) of this stream
+        self._up_state = None
+        self._dec_state = None
+        self._frame_of: dict[int, int] = {}  # request id -> frame index
+        self._done: dict[int, tuple] = {}  # finished latents (and their versions) waiting for their turn
+        # (request-class, step-class) StepState versions the newest output frame carries, for onsets
+        self.carried: tuple[int, int] | None = None
+        self.frames_in = 0
+        self.frames_out = 0
+
+    # LR frames are padded (replicate) to what the upsampler's stride needs; outputs are cropped back.
+    @property
+    def _multiple(self) -> int:
+        return 4 // self.scale
+
+    def push(self, frame: np.ndarray) -> list[np.ndarray]:
+        """One LR frame (H, W, 3) uint8 -> the HR frames (H*s, W*s, 3) uint8 now finished, in order."""
+        lr = self._check(frame)
+        if self.ring is None:
+            self._start(frame.shape[:2], lr.shape[-2:])
+        with torch.inference_mode():
+            z_up, self._up_state = self.models.upsampler(lr, self._up_state)
+        z_up = z_up[0, :, 0].clone()  # (C, h, w), owned by the request
+        self._follow_steps()
+        state = self.store.snapshot
+        request = request_from_state(state, cond={"z_up": z_up}, source=z_up)
+        self.ring.submit(request)
+        self._frame_of[request.id] = self.frames_in
+        self.frames_in += 1
+        return self._collect(self.ring.tick())
+
+    def flush(self) -> list[np.ndarray]:
+        """The frames still in flight, at the end of a stream."""
+        if self.ring is None:
+            return []
+        return self._collect(self.ring.run_until_idle())
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _check(self, frame: np.ndarray) -> torch.Tensor:
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise InputError("frame", f"expected an (H, W, 3) uint8 RGB array, got "
+                             f"{getattr(frame, 'shape', type(frame).__name__)} {getattr(frame, 'dtype', '')}")
+        h, w = frame.shape[:2]
+        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+            raise InputError("frame", f"size {w}x{h} is outside 1..{MAX_SIDE} per side")
+        if self.size is not None and (h, w) != self.size:
+            raise InputError("frame", f"size changed mid-stream from {self.size[1]}x{self.size[0]} to {w}x{h}")
+        x = torch.from_numpy(frame).permute(2, 0, 1).float().div_(255.0)[None, :, None]  # (1, 3, 1, H, W)
+        m = self._multiple
+        pad_h, pad_w = -h % m, -w % m
+        if pad_h or pad_w:
+            x = F.pad(x[:, :, 0], (0, pad_w, 0, pad_h), mode="replicate")[:, :, None]
+        return x
+
+    def _start(self, size: tuple[int, int], padded: tuple[int, int]) -> None:
+        self.size = tuple(size)
+        h, w = (n * self.scale // 4 for n in padded)  # the latent grid is HR / 4
+        null = {"z_up": torch.zeros(LATENT_CHANNELS, h, w)}
+        self.ring = Ring(self.denoiser, (LATENT_CHANNELS, h, w), store=self.store, null_cond=null)
+
+    def _follow_steps(self) -> None:
+        """Depth follows the step count: k steps need k slots for a frame in and out per tick.
+        (Beyond the ring's 16 slots, frames queue: more than 16 steps is not a live setting.)"""
+        state = self.store.snapshot
+        depth = min(state["steps"], int(self.store.registry["depth"].maximum))
+        if state["depth"] != depth:
+            self.store.set("depth", depth)
+
+    def _collect(self, completions) -> list[np.ndarray]:
+        last = self.ring.trace.last()
+        for c in completions:
+            self._done[self._frame_of.pop(c.request.id)] = (c.latent, c.request.params_version,
+                                                            last.state_version if last else -1)
+        out = []
+        # the decoder is causal with state: frames go through it strictly in order
+        while self.frames_out in self._done:
+            z, *versions = self._done.pop(self.frames_out)
+            self.carried = tuple(versions)
+            h, w = self.size
+            with torch.inference_mode():
+                y, self._dec_state = self.models.decoder(z[None, :, None], self._dec_state)
+                hr = y[0, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1).mul_(255).round_()
+                out.append(hr.to(torch.uint8).permute(1, 2, 0).numpy())
+            self.frames_out += 1
+        return out
