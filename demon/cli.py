@@ -8,14 +8,19 @@ import time
 from pathlib import Path
 
 from engine import CORE_PARAMS, InputError
+from pipelines.errors import PipelineError
+from pipelines.video_sr.params import VIDEO_SR_PARAMS
 
 from .args import Parser, UsageError, add_param_flags, fail, param_values
 from .live import add_live_music_args, run_live_music
+from .live_video import add_live_video_sr_args, run_live_video_sr
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
 RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "shift", "solver", "source_blend", "noise_injection")
 MAX_RENDER_SECONDS = 600.0
 OUTPUT_SUFFIXES = (".wav", ".flac")
+VIDEO_SR_FLAGS = ("steps", "strength", "seed", "velocity_scale")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 
 
 def build_parser() -> Parser:
@@ -39,12 +44,23 @@ def build_parser() -> Parser:
     music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
     music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
     music.set_defaults(run=_render_music)
+    video_sr = kinds.add_parser("video-sr", help="super-resolve a video 2x or 4x, streaming frame by frame")
+    video_sr.add_argument("input", help="video file (any format FFmpeg reads), or a graph with --input-format lavfi")
+    video_sr.add_argument("--scale", type=int, choices=(2, 4), default=4, help="HR / LR per side (default 4)")
+    video_sr.add_argument("--input-format", help="FFmpeg input format, e.g. lavfi for a generated source")
+    add_param_flags(video_sr, VIDEO_SR_PARAMS, VIDEO_SR_FLAGS)
+    video_sr.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
+    video_sr.add_argument("--out", type=Path, required=True, help=f"output {' or '.join(VIDEO_SUFFIXES)} (H.264)")
+    video_sr.set_defaults(run=_render_video_sr)
 
     live = sub.add_parser("live", help="play live, steered from OSC and MIDI")
     live_kinds = live.add_subparsers(dest="kind", required=True, parser_class=Parser)
     live_music = live_kinds.add_parser("music", help="a loop regenerated continuously by the ring")
     add_live_music_args(live_music)
     live_music.set_defaults(run=run_live_music)
+    live_video = live_kinds.add_parser("video-sr", help="a live source super-resolved, previewed on the page")
+    add_live_video_sr_args(live_video)
+    live_video.set_defaults(run=run_live_video_sr)
 
     params = sub.add_parser("params", help="list the parameter registry (also the OSC addresses /demon/<name>)")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")
@@ -58,14 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, InputError) as err:
         return fail(str(err))
-    except (ValueError, RuntimeError) as err:
-        # model folders, audio files: their own errors already name the file and reason
-        from pipelines.audio_io import AudioFileError
-        from pipelines.music.models import ModelFolderError
-
-        if isinstance(err, (AudioFileError, ModelFolderError)):
-            return fail(str(err))
-        raise
+    except PipelineError as err:  # model folders, media files: the message names the file and reason
+        return fail(str(err))
     except KeyboardInterrupt:
         return 130
 
@@ -124,6 +134,25 @@ def _render_music(args) -> int:
     write_audio(args.out, audio, models.codec.sample_rate)
     print(f"wrote {args.out} ({args.seconds:g} s at {models.codec.sample_rate} Hz) "
           f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _render_video_sr(args) -> int:
+    if args.out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UsageError(f"--out: use a {' or '.join(VIDEO_SUFFIXES)} file, got {args.out.name!r}")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out: folder {args.out.parent} does not exist")
+    if args.input_format is None and not Path(args.input).is_file():
+        raise UsageError(f"input: {args.input} is not a readable file")
+    params = param_values(args, VIDEO_SR_PARAMS, VIDEO_SR_FLAGS)
+    from .progress import ProgressBar  # torch loads only for real work
+    from pipelines.video_sr.checkpoint import load_video_sr
+    from pipelines.video_sr.render import render_video_sr
+
+    models = load_video_sr(args.model, args.scale)
+    with ProgressBar() as bar:
+        stats = render_video_sr(models, args.input, args.out, params, bar.update, source_format=args.input_format)
+    print(f"wrote {args.out} ({stats.frames} frames, {args.scale}x) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)")
     return 0
 
 

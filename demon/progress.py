@@ -14,10 +14,15 @@ class ProgressBar:
         self._last = 0.0
 
     def update(self, stage: str, done: int, total: int) -> None:
+        """`total` 0 means unknown."""
         now = time.monotonic()
-        if not self.enabled or (done < total and now - self._last < 0.1):
+        if not self.enabled or ((total <= 0 or done < total) and now - self._last < 0.1):
             return
         self._last = now
+        if total <= 0:  # a stream of unknown length: a count only
+            self.stream.write(f"\r{stage:8} {done}")
+            self.stream.flush()
+            return
         filled = int(self.width * done / max(total, 1))
         self.stream.write(f"\r{stage:8} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
         self.stream.flush()

@@ -1,0 +1,157 @@
+"""Streaming video SR: quality over bicubic on held-out clips, speed, latency and memory.
+
+Everything runs through the streaming path (`StreamingSR`: upsampler with cached
+state, one refiner step in the ring, causal decoder), frame by frame.
+
+- quality, per scale: held-out clips made by the corpus generator from the sources
+  training never saw (two photos and FFmpeg's mandelbrot), degraded the same way:
+  psnr_gain_db and ssim_gain over bicubic (measured side by side on the same frames),
+  and flicker_ratio, the temporal warping error relative to bicubic's (below 1 is
+  steadier);
+- fps at 480x270 -> 1920x1080 (4x) and 960x540 -> 1920x1080 (2x), with bicubic's fps
+  on the same frames as the baseline; first_frame_ms (first frame in to first out,
+  with the ring's allocation) and lookahead_frames (frames that had to go in after a
+  frame before it came out);
+- peak RSS of a whole render (read, SR, H.264 write) of a 60 s and a 600 s clip, each
+  in its own process, at a small size so the 600 s one finishes in minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+import common  # noqa: F401  (puts the repository on sys.path)
+import numpy as np
+import torch
+from common import ROOT, emit
+
+from pipelines.video_sr.checkpoint import load_video_sr
+from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo, photo_motion
+from pipelines.video_sr.quality import bicubic, psnr, ssim, warping_error
+from pipelines.video_sr.stream import StreamingSR
+
+RSS_CHILD = """
+import resource, sys, time
+from pipelines.video_sr.checkpoint import load_video_sr
+from pipelines.video_sr.render import render_video_sr
+seconds, size, out = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+t0 = time.perf_counter()
+stats = render_video_sr(load_video_sr(None, 4), f"testsrc2=size={size}:rate=25:duration={seconds}", out,
+                        source_format="lavfi")
+print(stats.frames, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t0)
+"""
+
+
+def held_out_clips(n: int, frames: int, size: int, scale: int):
+    """(HR, LR) uint8 clips of held-out sources, degraded as the corpus is."""
+    rng = np.random.default_rng(1234)
+    for i in range(n):
+        spec = ClipSpec(source=HELD_OUT[i % len(HELD_OUT)], seed=int(rng.integers(2**31 - 1)), frames=frames,
+                        size=size, blur=float(rng.uniform(0, 1.2)), noise=float(rng.uniform(0, 4)),
+                        codec="h264" if i % 2 else "jpeg", quality=int(rng.integers(20, 33)) if i % 2 else
+                        int(rng.integers(25, 80)))
+        hr, lrs = make_clip(spec, (scale,))
+        yield hr, lrs[scale]
+
+
+def to_clip(frames) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2)[None].float() / 255.0
+
+
+def quality(models, args) -> dict:
+    rows = []
+    for hr, lr in held_out_clips(args.clips, args.frames, args.size, models.scale):
+        sr = StreamingSR(models)
+        out = [f for frame in lr for f in sr.push(frame)] + sr.flush()
+        truth, ours, base = to_clip(hr), to_clip(out), bicubic(to_clip(lr), models.scale)
+        rows.append((psnr(ours, truth), psnr(base, truth), ssim(ours, truth), ssim(base, truth),
+                     warping_error(ours, truth), warping_error(base, truth)))
+    m = np.array(rows).mean(axis=0)
+    return {"psnr_db": m[0], "psnr_bicubic_db": m[1], "ssim": m[2], "ssim_bicubic": m[3],
+            "warp_error": m[4], "warp_error_bicubic": m[5]}
+
+
+def speed(models, lr_size: tuple[int, int], frames: int) -> dict:
+    w, h = lr_size
+    clip = _pan(frames + 1, h, w)
+    sr = StreamingSR(models)
+    t0 = time.perf_counter()
+    first = sr.push(clip[0])
+    first_ms = 1000 * (time.perf_counter() - t0)
+    times, lag = [], []
+    for i, frame in enumerate(clip[1:], start=1):
+        t = time.perf_counter()
+        out = sr.push(frame)
+        times.append(time.perf_counter() - t)
+        lag.append(i - (sr.frames_out - 1))  # frames pushed after the newest finished one
+    base = []
+    for frame in clip[1:]:
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None, :, None].float() / 255.0
+        t = time.perf_counter()
+        (bicubic(x, models.scale) * 255).round().to(torch.uint8)
+        base.append(time.perf_counter() - t)
+    assert first and out
+    return {"fps": 1.0 / statistics.median(times), "fps_bicubic": 1.0 / statistics.median(base),
+            "first_frame_ms": first_ms, "lookahead_frames": max(lag)}
+
+
+def _pan(frames: int, h: int, w: int) -> list[np.ndarray]:
+    """A held-out photo panned and zoomed, h x w."""
+    big = photo_motion(photo("chelsea"), frames, max(h, w), np.random.default_rng(0))
+    return [np.ascontiguousarray(f[:h, :w]) for f in big]
+
+
+def peak_rss(seconds: float, size: str, out: str) -> tuple[int, float, float]:
+    proc = subprocess.run([sys.executable, "-c", RSS_CHILD, str(seconds), size, out], capture_output=True, text=True,
+                          cwd=ROOT, timeout=3600, check=True)
+    frames, kib, wall = proc.stdout.split()
+    return int(frames), int(kib) / 1024, float(wall)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=12, help="held-out clips per scale")
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--size", type=int, default=128, help="HR clips are size x size")
+    ap.add_argument("--speed-frames", type=int, default=8)
+    ap.add_argument("--rss-seconds", default="60,600")
+    ap.add_argument("--rss-size", default="48x32", help="LR size of the memory runs (4x)")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: quality,speed,rss")
+    args = ap.parse_args()
+    skip = set(args.skip.split(","))
+    torch.manual_seed(0)
+    for scale, lr_size in ((4, (480, 270)), (2, (960, 540))):
+        models = load_video_sr(None, scale)
+        tag = {"scale": scale, "steps": 1, "strength": models.sigma}
+        if "quality" not in skip:
+            q = quality(models, args)
+            data = {"clips": args.clips, "frames": args.frames, "hr_size": args.size, "held_out": list(HELD_OUT)}
+            emit("video_sr", "psnr_gain_db", q["psnr_db"] - q["psnr_bicubic_db"], "dB", baseline=q["psnr_bicubic_db"],
+                 psnr_db=round(q["psnr_db"], 3), **tag, **data)
+            emit("video_sr", "ssim_gain", q["ssim"] - q["ssim_bicubic"], "", baseline=q["ssim_bicubic"],
+                 ssim=round(q["ssim"], 4), **tag)
+            emit("video_sr", "flicker_ratio", q["warp_error"] / q["warp_error_bicubic"], "",
+                 baseline=q["warp_error_bicubic"], warp_error=round(q["warp_error"], 5), **tag)
+        if "speed" not in skip:
+            s = speed(models, lr_size, args.speed_frames)
+            size = f"{lr_size[0]}x{lr_size[1]}->{lr_size[0] * scale}x{lr_size[1] * scale}"
+            emit("video_sr", "fps", s["fps"], "frames/s", baseline=s["fps_bicubic"], ratio=s["fps"] / s["fps_bicubic"],
+                 size=size, **tag)
+            emit("video_sr", "first_frame_ms", s["first_frame_ms"], "ms", size=size, **tag)
+            emit("video_sr", "lookahead_frames", s["lookahead_frames"], "frames", size=size, **tag)
+    if "rss" not in skip:
+        out = ROOT / "out"
+        out.mkdir(exist_ok=True)
+        for seconds in [float(s) for s in args.rss_seconds.split(",")]:
+            frames, mib, wall = peak_rss(seconds, args.rss_size, str(out / f"bench_rss_{seconds:g}s.mp4"))
+            emit("video_sr", "peak_rss_mib", mib, "MiB", clip_seconds=seconds, frames=frames, lr_size=args.rss_size,
+                 scale=4, wall_s=round(wall, 1))
+
+
+if __name__ == "__main__":
+    main()

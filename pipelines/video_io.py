@@ -1,0 +1,154 @@
+"""Video through PyAV, one frame at a time: read anything FFmpeg reads, write H.264 atomically.
+
+Reading yields (RGB frame, presentation time in seconds) and never holds more than
+the decoder's own buffers, so memory stays flat however long the input is. Times are
+kept: a variable-frame-rate input gives an output with the same timestamps. Writing
+goes to a temporary name beside the target and is renamed only when complete; a
+failed or interrupted write leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import MediaFileError
+
+TIME_BASE = Fraction(1, 90_000)  # MPEG's clock: fine enough for any input's timestamps
+DEFAULT_RATE = Fraction(25)
+OUTPUT_SUFFIXES = (".mp4", ".mkv", ".mov")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    rate: Fraction  # average frame rate (the nominal one where the container gives none)
+    frames: int | None  # from the container, when it knows
+    seconds: float | None
+
+
+class VideoReader:
+    """Frames of the first video stream of a file, a device (v4l2) or a lavfi graph."""
+
+    def __init__(self, source: str | Path, *, format: str | None = None):
+        import av
+
+        self.source = str(source)
+        try:
+            self._container = av.open(self.source, format=format)
+        except (av.FFmpegError, OSError) as err:
+            raise MediaFileError(f"{source}: cannot open ({_reason(err)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise MediaFileError(f"{source}: has no video stream")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._stream = stream
+        rate = stream.average_rate or stream.guessed_rate or DEFAULT_RATE
+        seconds = (float(stream.duration * stream.time_base) if stream.duration
+                   else self._container.duration / 1e6 if self._container.duration else None)
+        self.info = VideoInfo(stream.codec_context.width, stream.codec_context.height, Fraction(rate),
+                              stream.frames or None, seconds)
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+        import av
+
+        last = None
+        try:
+            for frame in self._container.decode(self._stream):
+                t = frame.time
+                if t is None:  # no timestamp: place it one nominal frame after the last
+                    t = 0.0 if last is None else last + 1.0 / float(self.info.rate)
+                last = t
+                self.frames_read += 1
+                yield frame.to_ndarray(format="rgb24"), t
+        except av.FFmpegError as err:
+            raise MediaFileError(f"{self.source}: cannot decode frame {self.frames_read} ({_reason(err)})") from None
+        if self.frames_read == 0:
+            raise MediaFileError(f"{self.source}: the video stream has no frames")
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VideoWriter:
+    """H.264 (yuv420p) into mp4/mkv/mov; frames carry their own times."""
+
+    def __init__(self, path: Path | str, width: int, height: int, rate: Fraction = DEFAULT_RATE, *, crf: int = 18):
+        import av
+
+        self.path = Path(path)
+        if self.path.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise MediaFileError(f"{path}: unsupported output format (use {', '.join(OUTPUT_SUFFIXES)})")
+        if not self.path.parent.is_dir():
+            raise MediaFileError(f"{path}: folder {self.path.parent} does not exist")
+        if width % 2 or height % 2:
+            raise MediaFileError(f"{path}: H.264 yuv420p needs even sizes, got {width}x{height}")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(fd)
+        try:
+            self._container = av.open(self._tmp, mode="w", format=self.path.suffix.lower().lstrip(".").replace(
+                "mkv", "matroska"))
+            self._stream = self._container.add_stream("libx264", rate=rate)
+            self._stream.width, self._stream.height = width, height
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.time_base = TIME_BASE
+            self._stream.codec_context.time_base = TIME_BASE
+            self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        except BaseException:
+            Path(self._tmp).unlink(missing_ok=True)
+            raise
+        self._last_pts = -1
+        self.frames = 0
+
+    def write(self, frame: np.ndarray, seconds: float) -> None:
+        import av
+
+        video = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        pts = max(round(seconds / TIME_BASE), self._last_pts + 1)  # strictly increasing, whatever the input
+        video.pts, video.time_base = pts, TIME_BASE
+        self._last_pts = pts
+        for packet in self._stream.encode(video):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and give it its name."""
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            self._container.close()
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes it private; a finished file is not
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - the file is being thrown away
+            pass
+        Path(self._tmp).unlink(missing_ok=True)
+
+
+def _reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err).splitlines()[0]

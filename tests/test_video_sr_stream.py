@@ -1,0 +1,157 @@
+"""Streaming video SR: streaming equals the whole-clip path, frames stay in order through live
+step changes, files go through PyAV with their timestamps, bad input is a clear error."""
+
+import collections
+import json
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from engine import InputError
+from pipelines.errors import MediaFileError, ModelFolderError
+from pipelines.video_io import VideoReader, VideoWriter
+from pipelines.video_sr.checkpoint import load_video_sr
+from pipelines.video_sr.render import render_video_sr
+from pipelines.video_sr.stream import LOOKAHEAD_FRAMES, StreamingSR, whole_clip_reference
+
+
+@pytest.fixture
+def model_dir(tiny_video_sr):
+    return tiny_video_sr
+
+
+def _clip(frames: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h, w, 3))
+    return np.stack([np.roll(base, t, axis=1) for t in range(frames)]).astype(np.uint8)  # a pan
+
+
+@pytest.mark.parametrize("scale,size", [(4, (12, 16)), (2, (12, 16)), (2, (11, 15))])
+def test_streaming_equals_the_whole_clip_path(model_dir, scale, size):
+    models = load_video_sr(model_dir, scale)
+    clip = _clip(6, *size)
+    sr = StreamingSR(models)
+    out = [f for frame in clip for f in sr.push(frame)] + sr.flush()
+    assert len(out) == 6 and LOOKAHEAD_FRAMES == 0
+    assert out[0].shape == (size[0] * scale, size[1] * scale, 3) and out[0].dtype == np.uint8
+    lr = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 255
+    if size[0] % 2 or size[1] % 2:  # the stream pads odd sizes by replication before a 2x upsampler
+        lr = torch.nn.functional.pad(lr[0].transpose(0, 1), (0, size[1] % 2, 0, size[0] % 2), mode="replicate")
+        lr = lr.transpose(0, 1)[None]
+    ref = whole_clip_reference(models.upsampler, models.refiner, models.decoder, lr, models.sigma)
+    ref = (ref[0, :, :, : size[0] * scale, : size[1] * scale] * 255).round().permute(1, 2, 3, 0).to(torch.uint8)
+    got = torch.from_numpy(np.stack(out))
+    assert (got.int() - ref.int()).abs().max() <= 1  # float rounding at the uint8 edge only
+    assert (got != ref).float().mean() < 0.01
+
+
+def test_one_step_frames_come_out_in_the_tick_they_go_in(model_dir):
+    sr = StreamingSR(load_video_sr(model_dir, 4))
+    for frame in _clip(5, 8, 8):
+        assert len(sr.push(frame)) == 1
+    assert sr.flush() == []
+
+
+def test_with_several_steps_the_ring_holds_consecutive_frames_and_each_equals_its_solo_run(model_dir):
+    models = load_video_sr(model_dir, 4)
+    clip = _clip(7, 8, 8)
+    sr = StreamingSR(models)
+    sr.store.update({"steps": 3, "strength": 0.6})
+    outs = [sr.push(frame) for frame in clip]
+    assert [len(o) for o in outs] == [0, 0, 1, 1, 1, 1, 1]  # out 2 frames after in, then one per tick
+    assert sr.ring.depth == 3 and sr.ring.occupied == 2
+    streamed = [f for o in outs for f in o] + sr.flush()
+    # solo: each frame alone through the same ring shape (frame t waits for t - 1 to leave)
+    solo = StreamingSR(models)
+    solo.store.update({"steps": 3, "strength": 0.6})
+    alone = [f for frame in clip for f in solo.push(frame) + solo.flush()]
+    assert len(streamed) == len(alone) == 7
+    assert all(np.array_equal(a, b) for a, b in zip(streamed, alone))  # bitwise: same call shape
+
+
+def test_a_live_step_change_keeps_in_flight_frames_and_their_order(model_dir):
+    sr = StreamingSR(load_video_sr(model_dir, 4))
+    sr.store.update({"steps": 4})
+    clip = _clip(12, 8, 8)
+    out = [f for frame in clip[:6] for f in sr.push(frame)]
+    in_flight = set(sr.ring.in_flight())
+    assert len(in_flight) == 3
+    sr.store.set("steps", 1)  # request class: frames already in the ring keep their 4 steps
+    out += [f for frame in clip[6:] for f in sr.push(frame)] + sr.flush()
+    steps_run = collections.Counter(s.request_id for t in sr.ring.trace for s in t.slots)
+    assert all(steps_run[i] == 4 for i in in_flight)  # finished on their own schedule, never flushed
+    later = [a for t in sr.ring.trace for a in t.admitted if a.request_id > max(in_flight)]
+    assert len(later) == 6 and all(a.steps == 1 for a in later)
+    assert len(out) == 12 and sr.ring.counters.admitted == sr.ring.counters.completed == 12
+    assert not sr._done and not sr._frame_of  # nothing held back: memory does not grow with the stream
+
+
+def test_bad_frames_are_clear_errors_and_the_stream_goes_on(model_dir):
+    sr = StreamingSR(load_video_sr(model_dir, 2))
+    assert len(sr.push(_clip(1, 8, 8)[0])) == 1
+    for bad in (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8), np.uint8), np.zeros((10, 8, 3), np.uint8)):
+        with pytest.raises(InputError) as err:
+            sr.push(bad)
+        assert err.value.field == "frame"
+    assert len(sr.push(_clip(1, 8, 8)[0])) == 1
+
+
+def test_missing_or_wrong_model_folders_are_clear_errors(model_dir, tmp_path):
+    with pytest.raises(ModelFolderError, match="no house.json"):
+        load_video_sr(tmp_path, 4)
+    (tmp_path / "house.json").write_text((model_dir / "house.json").read_text())
+    with pytest.raises(ModelFolderError, match="upsampler_x4.safetensors: missing"):
+        load_video_sr(tmp_path, 4)
+    (tmp_path / "house.json").write_text(json.dumps({"config": {}, "scales": [4], "sigma": 0.1}))
+    with pytest.raises(ModelFolderError, match="no 2x upsampler"):
+        load_video_sr(tmp_path, 2)
+
+
+def _write_vfr_clip(path, frames: int, h: int, w: int) -> list[float]:
+    times = [0.04 * i + (0.013 if i % 3 == 1 else 0.0) for i in range(frames)]  # a variable frame rate
+    writer = VideoWriter(path, w, h, Fraction(25))
+    for frame, t in zip(_clip(frames, h, w), times):
+        writer.write(frame, t)
+    writer.close()
+    return times
+
+
+def test_render_keeps_frames_and_timestamps_of_a_variable_rate_file(model_dir, tmp_path):
+    times = _write_vfr_clip(tmp_path / "in.mp4", 10, 18, 26)
+    stats = render_video_sr(load_video_sr(model_dir, 2), tmp_path / "in.mp4", tmp_path / "out.mp4")
+    assert stats.frames == 10
+    with VideoReader(tmp_path / "out.mp4") as reader:
+        got = list(reader)
+    assert [f.shape for f, _ in got] == [(36, 52, 3)] * 10
+    assert np.allclose([t for _, t in got], times, atol=1e-3)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_bad_files_leave_no_output(model_dir, tmp_path):
+    models = load_video_sr(model_dir, 4)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(MediaFileError, match="junk.mp4"):
+        render_video_sr(models, junk, tmp_path / "out.mp4")
+    with pytest.raises(MediaFileError, match="no frames"):  # a zero-length stream
+        render_video_sr(models, "testsrc2=size=16x16:duration=0", tmp_path / "out.mp4", source_format="lavfi")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.mp4"]
+
+
+def test_cli_renders_a_generated_source_and_refuses_bad_input_in_one_line(model_dir, tmp_path):
+    out = tmp_path / "sr.mp4"
+    ok = subprocess.run([sys.executable, "-m", "demon.cli", "render", "video-sr", "testsrc2=size=32x24:rate=25:duration=0.4",
+                         "--input-format", "lavfi", "--scale", "4", "--model", str(model_dir), "--out", str(out)],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "10 frames" in ok.stdout and out.is_file()
+    for argv, needle in ((["missing.mp4"], "not a readable file"), ([str(out), "--scale", "3"], "invalid choice"),
+                         ([str(out), "--strength", "nan"], "strength"), ([str(tmp_path / "x.txt")], "readable")):
+        bad = subprocess.run([sys.executable, "-m", "demon.cli", "render", "video-sr", *argv, "--model", str(model_dir),
+                              "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "o.mp4").exists()
