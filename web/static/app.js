@@ -184,7 +184,8 @@ function drawWave(s) {
 
 function onBinary(buf) {
   const kind = new Uint8Array(buf, 0, 1)[0];
-  if (kind !== 65) return; // "A": audio; "V" (video previews) is drawn by the video view
+  if (kind === 86) { showVideo(buf); return; } // "V": a JPEG preview
+  if (kind !== 65) return; // "A": audio
   const rate = new DataView(buf).getUint32(1, true);
   const pcm = new Int16Array(buf.slice(5));
   const f = new Float32Array(pcm.length);
@@ -201,6 +202,25 @@ function onBinary(buf) {
   }
   wave.written += f.length;
   feedAudio(f, rate);
+}
+
+// ---- video: the newest JPEG preview, decoded off the main thread; older ones are skipped ----------
+
+let videoBusy = false;
+async function showVideo(buf) {
+  const v = (demon.video = demon.video || { received: 0, drawn: 0, skipped: 0, width: 0, height: 0 });
+  v.received++;
+  if (videoBusy) { v.skipped++; return; } // a frame is still decoding: this one would only be late
+  videoBusy = true;
+  try {
+    const bitmap = await createImageBitmap(new Blob([buf.slice(1)], { type: "image/jpeg" }));
+    const cv = $("video");
+    $("video-view").hidden = false;
+    if (cv.width !== bitmap.width || cv.height !== bitmap.height) { cv.width = bitmap.width; cv.height = bitmap.height; }
+    cv.getContext("2d").drawImage(bitmap, 0, 0);
+    v.width = bitmap.width; v.height = bitmap.height; v.drawn++;
+    bitmap.close();
+  } finally { videoBusy = false; }
 }
 
 // ---- audio: AudioWorklet with a jitter buffer -------------------------------------------
