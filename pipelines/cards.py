@@ -1,0 +1,31 @@
+"""Model cards: a README.md beside each house model, written from its house.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def write_card(folder: Path, title: str, summary: str, corpus: str) -> Path:
+    card = json.loads((folder / "house.json").read_text())
+    lines = [f"# {title}", "", summary, "", f"- data: {corpus}"]
+    for key in ("command", "train_minutes", "prep_minutes", "steps", "batch", "clips", "parameters",
+                "weights_dtype", "hop", "halo_frames", "scales", "sigma"):
+        if key in card:
+            lines.append(f"- {key.replace('_', ' ')}: `{card[key]}`" if key == "command" else
+                         f"- {key.replace('_', ' ')}: {_metric(card[key])}")
+    lines.append("- machine: 2-core AMD EPYC, torch 2.13.0 CPU")
+    if "metrics_heldout" in card:
+        lines += ["", "Held-out metrics:", ""]
+        lines += [f"- {k}: {_metric(v)}" for k, v in card["metrics_heldout"].items()]
+    for note in card.get("notes", []):
+        lines += ["", note]
+    path = folder / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _metric(value) -> str:
+    if isinstance(value, dict):  # e.g. one group of metrics per scale
+        return ", ".join(f"{k} {_metric(v)}" for k, v in value.items())
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
