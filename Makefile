@@ -1,5 +1,5 @@
 # The two README commands: `make demo` runs the main job, `make test` runs the tests.
-.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data video-sr-models
+.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data video-sr-models voice-data
 
 PY := .venv/bin/python
 PROMPT ?= lofi piano and drums, 84 bpm, A minor
@@ -35,6 +35,9 @@ music-data: setup
 
 video-sr-data: setup
 	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 600 --frames 12 --size 128 --seed 0
+
+voice-data: setup
+	$(PY) -m pipelines.voice.data --out data/voice --speakers 24 --sentences 150 --seed 0
 
 # The video SR house models (60 min on 2 cores): autoencoder, 4x and 2x upsamplers, refiner.
 video-sr-models: setup

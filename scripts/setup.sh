@@ -10,9 +10,10 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # System packages: fluidsynth and the General MIDI soundfont (music corpus); PortAudio
 # (sounddevice) and PulseAudio (the null sink the audio tests play into); ALSA's
 # sequencer library for rtmidi's virtual MIDI ports; libasound2-plugins routes PortAudio
-# (ALSA) to PulseAudio; Chromium is the browser the web page's tests drive (Playwright).
+# (ALSA) to PulseAudio; Chromium is the browser the web page's tests drive (Playwright);
+# espeak-ng speaks the voice corpus.
 APT_PACKAGES=(fluidsynth fluid-soundfont-gm libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils libasound2
-              chromium)
+              chromium espeak-ng)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

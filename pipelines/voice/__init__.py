@@ -1,0 +1,1 @@
+"""Streaming voice conversion in a codec's latent space (in progress: the parallel speech corpus)."""
