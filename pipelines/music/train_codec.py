@@ -20,23 +20,10 @@ import torch
 
 from .cards import write_card
 from .codec import SAMPLE_RATE, TINY_CODEC, build_codec, measure_geometry
+from ..losses import mrstft_loss
 from ..training import Budget
 from .corpus import load_split
 from .metrics import mrstft_distance, snr_db
-
-FFT_SIZES = (256, 512, 1024, 2048)
-
-
-def mrstft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    total = pred.new_zeros(())
-    for n in FFT_SIZES:
-        window = torch.hann_window(n)
-        p = torch.stft(pred.flatten(0, -2), n, n // 4, window=window, return_complex=True).abs()
-        t = torch.stft(target.flatten(0, -2), n, n // 4, window=window, return_complex=True).abs()
-        sc = torch.linalg.norm(t - p) / (torch.linalg.norm(t) + 1e-7)
-        mag = (torch.log(p + 1e-5) - torch.log(t + 1e-5)).abs().mean()
-        total = total + sc + mag
-    return total / len(FFT_SIZES)
 
 
 def evaluate(model, clips: np.ndarray) -> dict[str, float]:
