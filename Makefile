@@ -1,5 +1,5 @@
 # The two README commands: `make demo` runs the main job, `make test` runs the tests.
-.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data video-sr-models voice-data
+.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data video-sr-models voice-data voice-codec
 
 PY := .venv/bin/python
 PROMPT ?= lofi piano and drums, 84 bpm, A minor
@@ -38,6 +38,9 @@ video-sr-data: setup
 
 voice-data: setup
 	$(PY) -m pipelines.voice.data --out data/voice --speakers 24 --sentences 150 --seed 0
+
+voice-codec: setup
+	$(PY) -m pipelines.voice.train_codec --data data/voice --out models/voice --minutes 40
 
 # The video SR house models (60 min on 2 cores): autoencoder, 4x and 2x upsamplers, refiner.
 video-sr-models: setup

@@ -36,3 +36,28 @@ def test_no_output_depends_on_a_later_frame():
         ya, yb = codec.decoder(za)[0], codec.decoder(zb)[0]
     assert torch.equal(za[..., :5], zb[..., :5]) and not torch.equal(za[..., 5:], zb[..., 5:])
     assert torch.equal(ya[..., : 5 * HOP], yb[..., : 5 * HOP])
+
+
+def test_training_script_writes_a_codec_that_loads_and_a_card(tmp_path):
+    import json
+
+    from pipelines.voice import data, train_codec
+    from pipelines.voice.checkpoint import load_codec
+
+    assert data.main(["--out", str(tmp_path / "d"), "--speakers", "5", "--sentences", "5"]) == 0
+    assert train_codec.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--minutes", "0.05",
+                             "--batch", "2", "--width", "4", "--eval-clips", "3"]) == 0
+    card = json.loads((tmp_path / "m" / "house.json").read_text())
+    assert card["hop"] == HOP and card["steps"] > 0 and card["metrics_heldout"]["mrstft_distance"] > 0
+    codec = load_codec(tmp_path / "m")
+    assert codec.cfg.width == 4 and (tmp_path / "m" / "README.md").is_file()
+
+
+def test_a_missing_codec_folder_is_a_clear_error(tmp_path):
+    import pytest
+
+    from pipelines.errors import ModelFolderError
+    from pipelines.voice.checkpoint import load_codec
+
+    with pytest.raises(ModelFolderError, match="house.json: missing"):
+        load_codec(tmp_path)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from ..errors import ModelFolderError
+from ..weights import load_module, save_module
 from .models import CausalDecoder, LatentUpsampler, SRConfig, SRDenoiser
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "video_sr"
@@ -40,18 +40,12 @@ class VideoSRModels:
 def save_models(folder: Path, modules: dict[str, torch.nn.Module], card: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, module in modules.items():
-        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(folder / f"{name}.safetensors"))
+        save_module(module, folder / f"{name}.safetensors")
     (folder / "house.json").write_text(json.dumps(card, indent=2))
 
 
 def _load(module: torch.nn.Module, path: Path) -> torch.nn.Module:
-    if not path.is_file():
-        raise ModelFolderError(f"{path}: missing (train with `make video-sr-models`)")
-    try:
-        module.load_state_dict(load_file(str(path)))
-    except (RuntimeError, OSError) as err:  # wrong shapes or not a safetensors file
-        raise ModelFolderError(f"{path}: not weights of this model ({str(err).splitlines()[0]})") from None
-    return module.eval().requires_grad_(False)
+    return load_module(module, path, "train with `make video-sr-models`")
 
 
 def load_video_sr(folder: Path | None, scale: int) -> VideoSRModels:
