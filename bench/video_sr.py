@@ -34,15 +34,18 @@ from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo, photo_
 from pipelines.video_sr.quality import bicubic, psnr, ssim, warping_error
 from pipelines.video_sr.stream import StreamingSR
 
+# VmHWM, the peak RSS of this process image: getrusage's ru_maxrss would carry over the
+# parent's peak across fork and exec.
 RSS_CHILD = """
-import resource, sys, time
+import sys, time
 from pipelines.video_sr.checkpoint import load_video_sr
 from pipelines.video_sr.render import render_video_sr
 seconds, size, out = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 t0 = time.perf_counter()
-stats = render_video_sr(load_video_sr(None, 4), f"testsrc2=size={size}:rate=25:duration={seconds}", out,
+stats = render_video_sr(load_video_sr(sys.argv[4] if sys.argv[4] != "-" else None, 4), f"testsrc2=size={size}:rate=25:duration={seconds}", out,
                         source_format="lavfi")
-print(stats.frames, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t0)
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(stats.frames, hwm, time.perf_counter() - t0)
 """
 
 
@@ -106,8 +109,8 @@ def _pan(frames: int, h: int, w: int) -> list[np.ndarray]:
     return [np.ascontiguousarray(f[:h, :w]) for f in big]
 
 
-def peak_rss(seconds: float, size: str, out: str) -> tuple[int, float, float]:
-    proc = subprocess.run([sys.executable, "-c", RSS_CHILD, str(seconds), size, out], capture_output=True, text=True,
+def peak_rss(seconds: float, size: str, out: str, model: str | None) -> tuple[int, float, float]:
+    proc = subprocess.run([sys.executable, "-c", RSS_CHILD, str(seconds), size, out, model or "-"], capture_output=True, text=True,
                           cwd=ROOT, timeout=3600, check=True)
     frames, kib, wall = proc.stdout.split()
     return int(frames), int(kib) / 1024, float(wall)
@@ -121,12 +124,13 @@ def main() -> None:
     ap.add_argument("--speed-frames", type=int, default=8)
     ap.add_argument("--rss-seconds", default="60,600")
     ap.add_argument("--rss-size", default="48x32", help="LR size of the memory runs (4x)")
+    ap.add_argument("--model", default=None, help="model folder (default: the house models)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: quality,speed,rss")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     torch.manual_seed(0)
     for scale, lr_size in ((4, (480, 270)), (2, (960, 540))):
-        models = load_video_sr(None, scale)
+        models = load_video_sr(args.model, scale)
         tag = {"scale": scale, "steps": 1, "strength": models.sigma}
         if "quality" not in skip:
             q = quality(models, args)
@@ -148,7 +152,7 @@ def main() -> None:
         out = ROOT / "out"
         out.mkdir(exist_ok=True)
         for seconds in [float(s) for s in args.rss_seconds.split(",")]:
-            frames, mib, wall = peak_rss(seconds, args.rss_size, str(out / f"bench_rss_{seconds:g}s.mp4"))
+            frames, mib, wall = peak_rss(seconds, args.rss_size, str(out / f"bench_rss_{seconds:g}s.mp4"), args.model)
             emit("video_sr", "peak_rss_mib", mib, "MiB", clip_seconds=seconds, frames=frames, lr_size=args.rss_size,
                  scale=4, wall_s=round(wall, 1))
 
