@@ -1,0 +1,245 @@
+"""Streaming voice conversion: audio in, converted audio out, a chunk at a time on the ring.
+
+    samples --causal encoder (cached state)--> latents, normalised
+    [context frames | chunk frames] --a Request: noised to `strength`, denoised toward
+        the target speaker embedding, per-frame source blend--> converted window
+    last crossfade+chunk frames --causal decoder from a saved state--> audio,
+        crossfaded with the tail held back from the previous chunk
+
+Each chunk is one slot of the ring; with k steps the ring holds k consecutive chunks
+at different steps (depth follows steps), and chunks leave in order. A change of
+chunk, context or crossfade size starts a ring of the new window shape at the next
+cut; the old ring finishes what it holds, so nothing in flight is dropped.
+
+Latency (`latency()`), device excluded: the chunk (its last sample must arrive), plus
+the crossfade held back, plus the compute of a chunk; the look-ahead is 0 (the
+converter sees the chunk and the context before it, never audio after it). Quiet
+chunks (below `vad_db`) skip the ring and come out as silence. A watchdog grows the
+chunk by a frame when the recent compute exceeds 80% of a chunk's duration.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine import Ring, StateStore, TorchDenoiser, request_from_state
+
+from .codec import HOP, SAMPLE_RATE, VoiceCodec
+from .models import Converter
+from .params import VOICE_PARAMS
+
+FRAME_MS = 1000 * HOP // SAMPLE_RATE  # 10 ms
+WATCHDOG_SHARE = 0.8  # compute above this share of the chunk's duration grows the chunk
+
+
+@dataclass(frozen=True)
+class VoiceModels:
+    codec: VoiceCodec
+    converter: Converter
+    latent_mean: torch.Tensor  # (C,), the converter works on normalised latents
+    latent_std: torch.Tensor  # (C,)
+
+
+@dataclass
+class VoiceCounters:
+    chunks: int = 0
+    gated: int = 0  # quiet chunks passed as silence
+    nonfinite_input: int = 0  # chunks whose samples held NaN/inf, replaced by silence
+    watchdog_grows: int = 0
+    rings: int = 0
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """The window geometry of one chunk, fixed when it is cut."""
+
+    chunk: int  # frames
+    context: int
+    crossfade: int
+
+
+class StreamingVC:
+    def __init__(self, models: VoiceModels, speaker: torch.Tensor, store: StateStore | None = None, *,
+                 watchdog: bool = True):
+        self.models = models
+        self.codec = models.codec
+        self.speaker = speaker.detach().reshape(-1).float()
+        self.store = store if store is not None else StateStore(VOICE_PARAMS)
+        self.denoiser = TorchDenoiser(models.converter, lambda x, s, c: models.converter(x, s, c))
+        self.counters = VoiceCounters()
+        self.watchdog = watchdog  # off for offline renders, where falling behind costs nothing
+        self.compute_s: collections.deque[float] = collections.deque(maxlen=64)
+        self._rings: dict[int, Ring] = {}
+        self._inbox = np.zeros(0, np.float32)
+        max_context = int(VOICE_PARAMS["context_ms"].maximum) // FRAME_MS
+        self._source = collections.deque(maxlen=max_context)  # recent normalised source frames (C,)
+        self._cuts: dict[int, tuple[_Cut, bool]] = {}  # chunk number -> (geometry, gated)
+        self._chunk_of: dict[int, int] = {}  # request id -> chunk number
+        self._done: dict[int, torch.Tensor] = {}  # chunk number -> converted window
+        self._next_cut = 0
+        self._next_out = 0
+        self._enc_state = None
+        self._dec_state = None  # decoder state at the start of the held-back tail
+        self._tail = np.zeros(0, np.float32)  # decoded samples held back for the next crossfade
+        self._held = 0  # frames of tail the last cut will hold back
+        self._warm_up(max_context)
+
+    # ---- the stream ----------------------------------------------------------------------
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Mono float32 samples at 16 kHz in -> the converted samples now finished."""
+        self._inbox = np.concatenate([self._inbox, np.asarray(samples, np.float32).reshape(-1)])
+        out = []
+        while True:
+            cut = self._geometry()
+            need = cut.chunk * HOP
+            if self._inbox.size < need:
+                break
+            t0 = time.perf_counter()
+            chunk, self._inbox = self._inbox[:need], self._inbox[need:]
+            self._cut(chunk, cut)
+            out += self._tick()
+            self.compute_s.append(time.perf_counter() - t0)
+            if self.watchdog:
+                self._watchdog()
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def flush(self) -> np.ndarray:
+        """The end of a stream: the last partial chunk (padded with silence, trimmed back),
+        everything in flight and the held-back tail."""
+        pad = -self._inbox.size % (self._geometry().chunk * HOP) if self._inbox.size else 0
+        out = [self.push(np.zeros(pad, np.float32))] if pad else []
+        for ring in list(self._rings.values()):
+            out += self._collect(ring.run_until_idle())
+        out.append(self._tail)
+        self._tail = np.zeros(0, np.float32)
+        audio = np.concatenate(out)
+        return audio[: audio.size - pad]
+
+    def latency(self) -> dict[str, float]:
+        """Algorithmic latency (chunk + crossfade + look-ahead) plus compute, device excluded, in ms."""
+        cut = self._geometry()
+        compute = 1000 * float(np.median(self.compute_s)) if self.compute_s else 0.0
+        algorithmic = (cut.chunk + cut.crossfade) * FRAME_MS
+        return {"chunk_ms": cut.chunk * FRAME_MS, "crossfade_ms": cut.crossfade * FRAME_MS, "lookahead_ms": 0.0,
+                "algorithmic_ms": float(algorithmic), "compute_ms": compute, "latency_ms": algorithmic + compute}
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _geometry(self) -> _Cut:
+        """The next cut's window: its context reaches back over the tail the previous cut holds."""
+        s = self.store.snapshot
+        chunk = max(1, s["chunk_ms"] // FRAME_MS)
+        context = max(1, s["context_ms"] // FRAME_MS, self._held)
+        return _Cut(chunk, context, min(s["crossfade_ms"] // FRAME_MS, context, chunk))
+
+    def _normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.models.latent_mean[:, None]) / self.models.latent_std[:, None]
+
+    def _denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.models.latent_std[:, None] + self.models.latent_mean[:, None]
+
+    def _warm_up(self, frames: int) -> None:
+        """The stream starts after `frames` of silence: context, decoder state and tail are real."""
+        with torch.inference_mode():
+            z, self._enc_state = self.codec.encoder(torch.zeros(1, 1, frames * HOP), None)
+            self._source.extend(self._normalize(z[0]).T)
+            xf = self._held = self._geometry().crossfade
+            _, self._dec_state = self.codec.decoder(z[..., : frames - xf], None)
+            tail, _ = self.codec.decoder(z[..., frames - xf :], self._dec_state)
+        self._tail = tail.reshape(-1).numpy().copy()
+
+    def _cut(self, chunk: np.ndarray, cut: _Cut) -> None:
+        if not np.isfinite(chunk).all():
+            self.counters.nonfinite_input += 1
+            chunk = np.zeros_like(chunk)
+        rms = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2)))
+        gated = 20 * np.log10(rms + 1e-12) < self.store.snapshot["vad_db"]
+        with torch.inference_mode():
+            z, self._enc_state = self.codec.encoder(torch.from_numpy(chunk)[None, None], self._enc_state)
+        frames = self._normalize(z[0])  # (C, N)
+        context = list(self._source)[-cut.context :]
+        window = torch.cat([torch.stack(context, dim=1), frames], dim=1)
+        self._source.extend(frames.T)
+        number = self._next_cut
+        self._next_cut += 1
+        self._cuts[number] = (cut, gated)
+        self._held = cut.crossfade
+        self.counters.chunks += 1
+        if gated:  # no conversion: the source goes to the decoder only to keep its state going
+            self.counters.gated += 1
+            self._done[number] = window
+            return
+        ring = self._ring(window.shape[1])
+        state = self.store.snapshot
+        request = request_from_state(state, cond={"speaker": self.speaker}, source=window,
+                                     seed=(state["seed"] + number) % 2**31)  # fresh noise every chunk
+        ring.submit(request)
+        self._chunk_of[request.id] = number
+
+    def _ring(self, width: int) -> Ring:
+        ring = self._rings.get(width)
+        if ring is None:
+            c = self.models.latent_mean.numel()
+            ring = Ring(self.denoiser, (c, width), store=self.store, frame_dim=1,
+                        null_cond={"speaker": torch.zeros_like(self.speaker)})
+            self._rings[width] = ring
+            self.counters.rings += 1
+        return ring
+
+    def _tick(self) -> list[np.ndarray]:
+        self._follow_steps()
+        out = []
+        for ring in list(self._rings.values()):
+            if ring.occupied or ring.queued:
+                out += self._collect(ring.tick())
+        return out + self._collect([])
+
+    def _follow_steps(self) -> None:
+        state = self.store.snapshot
+        depth = min(state["steps"], int(self.store.registry["depth"].maximum))
+        if state["depth"] != depth:
+            self.store.set("depth", depth)
+
+    def _collect(self, completions) -> list[np.ndarray]:
+        for c in completions:
+            self._done[self._chunk_of.pop(c.request.id)] = c.latent
+        out = []
+        while self._next_out in self._done:  # the decoder is causal with state: strictly in order
+            number = self._next_out
+            window = self._done.pop(number)
+            cut, gated = self._cuts.pop(number)
+            out.append(self._decode(window, cut, silent=gated))
+            self._next_out += 1
+        return out
+
+    def _decode(self, window: torch.Tensor, cut: _Cut, *, silent: bool) -> np.ndarray:
+        """Decode [crossfade | chunk] frames from the state saved before the tail, crossfade
+        the tail held back, hold back the new tail."""
+        xf, n = len(self._tail) // HOP, cut.chunk
+        z = self._denormalize(window[:, window.shape[1] - n - xf :])[None]
+        with torch.inference_mode():
+            body, self._dec_state = self.codec.decoder(z[..., : n + xf - cut.crossfade], self._dec_state)
+            tail, _ = self.codec.decoder(z[..., n + xf - cut.crossfade :], self._dec_state)
+        body, tail = body.reshape(-1).numpy(), tail.reshape(-1).numpy().copy()
+        if xf:
+            fade = np.sin(0.5 * np.pi * (np.arange(xf * HOP) + 0.5) / (xf * HOP)).astype(np.float32) ** 2
+            body = body.copy()
+            body[: xf * HOP] = fade * body[: xf * HOP] + (1.0 - fade) * self._tail
+        gain = 0.0 if silent else self.store.snapshot["gain"]
+        self._tail = tail * gain
+        return body * gain
+
+    def _watchdog(self) -> None:
+        budget = self._geometry().chunk * FRAME_MS / 1000.0
+        recent = sorted(self.compute_s)[int(0.9 * (len(self.compute_s) - 1))]
+        limit = VOICE_PARAMS["chunk_ms"].maximum
+        if len(self.compute_s) >= 8 and recent > WATCHDOG_SHARE * budget and self.store.snapshot["chunk_ms"] < limit:
+            self.store.set("chunk_ms", self.store.snapshot["chunk_ms"] + FRAME_MS, clamp=True)
+            self.counters.watchdog_grows += 1
+            self.compute_s.clear()  # judge the new size on its own

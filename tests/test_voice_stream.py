@@ -1,0 +1,94 @@
+"""Streaming voice conversion: chunks on the ring, crossfaded borders, live sizes, gating, watchdog."""
+
+import collections
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.voice.codec import HOP, CodecConfig, VoiceCodec
+from pipelines.voice.models import Converter, VoiceConfig
+from pipelines.voice.stream import StreamingVC, VoiceModels
+
+
+@pytest.fixture
+def models():
+    torch.manual_seed(0)
+    codec = VoiceCodec(CodecConfig(width=4, latent=8)).eval()
+    converter = Converter(VoiceConfig(latent=8, width=16, speaker=8, blocks=2)).eval()  # zero velocity at init
+    return VoiceModels(codec, converter, latent_mean=torch.zeros(8), latent_std=torch.ones(8))
+
+
+def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    x = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / 16000) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def offline(models, audio: np.ndarray, warm_frames: int) -> np.ndarray:
+    """The codec alone over [silence | audio], as the stream sees it."""
+    pad = np.zeros(-audio.size % HOP, np.float32)
+    x = torch.from_numpy(np.concatenate([np.zeros(warm_frames * HOP, np.float32), audio, pad]))[None, None]
+    with torch.no_grad():
+        y, _ = models.codec.decoder(models.codec.encoder(x)[0])
+    return y.reshape(-1).numpy()[warm_frames * HOP :][: audio.size]
+
+
+def run(vc: StreamingVC, audio: np.ndarray, block: int = 256) -> np.ndarray:
+    out = [vc.push(audio[i : i + block]) for i in range(0, audio.size, block)]
+    return np.concatenate(out + [vc.flush()])
+
+
+def test_near_zero_strength_streams_back_the_codec_with_the_crossfade_as_the_only_delay(models):
+    audio = speech_like(0.613)  # not a whole number of chunks: the end is padded, then trimmed
+    vc = StreamingVC(models, torch.ones(8), watchdog=False)
+    vc.store.update({"strength": 0.01, "chunk_ms": 40, "crossfade_ms": 10, "vad_db": -100.0})
+    out = run(vc, audio)
+    xf = HOP  # one frame held back
+    assert out.size == audio.size + xf  # every input sample comes out once, delayed by the crossfade
+    ref = offline(models, audio, 50)
+    err = np.sqrt(np.mean((out[xf:] - ref) ** 2)) / np.sqrt(np.mean(ref**2))
+    assert err < 0.05, err
+    lat = vc.latency()
+    assert lat["algorithmic_ms"] == 50 and lat["lookahead_ms"] == 0
+    assert lat["latency_ms"] == pytest.approx(50 + lat["compute_ms"])
+
+
+def test_live_size_and_step_changes_keep_every_chunk_in_order(models):
+    audio = speech_like(1.0, seed=1)
+    vc = StreamingVC(models, torch.ones(8), watchdog=False)
+    vc.store.update({"vad_db": -100.0, "steps": 3})
+    out = [vc.push(audio[:4000])]
+    assert vc.counters.rings == 1 and sum(r.occupied for r in vc._rings.values()) == 2
+    vc.store.update({"chunk_ms": 60, "context_ms": 40, "crossfade_ms": 20, "steps": 1})
+    out += [vc.push(audio[4000:]), vc.flush()]
+    out = np.concatenate(out)
+    assert vc.counters.rings == 2  # the new window shape got its own ring, the old one drained
+    admitted = sum(r.counters.admitted for r in vc._rings.values())
+    completed = sum(r.counters.completed for r in vc._rings.values())
+    assert admitted == completed == vc.counters.chunks and not vc._done and not vc._chunk_of
+    assert out.size == audio.size + HOP  # each sample once, behind the first crossfade (the warm-up tail)
+    assert np.isfinite(out).all()
+
+
+def test_quiet_and_broken_chunks_pass_as_silence_and_the_stream_goes_on(models):
+    vc = StreamingVC(models, torch.ones(8))
+    silent = vc.push(np.zeros(3200, np.float32))
+    assert vc.counters.gated == vc.counters.chunks == 5 and not silent.any()
+    bad = speech_like(0.08)
+    bad[100] = np.nan
+    assert np.isfinite(vc.push(bad)).all() and vc.counters.nonfinite_input == 1
+    loud = vc.push(speech_like(0.4))
+    assert np.abs(loud).max() > 0 and np.isfinite(loud).all()
+
+
+def test_the_watchdog_grows_the_chunk_when_compute_falls_behind(models):
+    vc = StreamingVC(models, torch.ones(8))
+    vc.store.update({"vad_db": -100.0, "chunk_ms": 20})
+    slow = vc.denoiser.denoise
+    vc.denoiser.denoise = lambda *a: (time.sleep(0.03), slow(*a))[1]  # 30 ms of work per 20 ms chunk
+    run(vc, speech_like(0.6))
+    assert vc.counters.watchdog_grows >= 1 and vc.store.snapshot["chunk_ms"] > 20
