@@ -1,5 +1,5 @@
 # The two README commands: `make demo` runs the main job, `make test` runs the tests.
-.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data video-sr-models voice-data voice-codec
+.PHONY: setup demo engine-demo test test-slow bench music-data music-vae music-dit music-models video-sr-data video-sr-models voice-data voice-codec voice-models
 
 PY := .venv/bin/python
 PROMPT ?= lofi piano and drums, 84 bpm, A minor
@@ -41,6 +41,10 @@ voice-data: setup
 
 voice-codec: setup
 	$(PY) -m pipelines.voice.train_codec --data data/voice --out models/voice --minutes 40
+
+# The voice models (about 80 min on 2 cores): the codec, then the converter on its latents.
+voice-models: voice-codec
+	$(PY) -m pipelines.voice.train --data data/voice --models models/voice --minutes 40
 
 # The video SR house models (60 min on 2 cores): autoencoder, 4x and 2x upsamplers, refiner.
 video-sr-models: setup

@@ -61,3 +61,24 @@ def test_a_missing_codec_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelFolderError, match="house.json: missing"):
         load_codec(tmp_path)
+
+
+def test_converter_training_writes_models_the_stream_loads(tmp_path):
+    import numpy as np
+
+    from pipelines.voice import data, train, train_codec
+    from pipelines.voice.checkpoint import load_voice
+    from pipelines.voice.stream import StreamingVC
+
+    assert data.main(["--out", str(tmp_path / "d"), "--speakers", "5", "--sentences", "5"]) == 0
+    assert train_codec.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--minutes", "0.02",
+                             "--batch", "2", "--width", "4", "--eval-clips", "2"]) == 0
+    assert train.main(["--data", str(tmp_path / "d"), "--models", str(tmp_path / "m"), "--minutes", "0.03",
+                       "--batch", "4", "--width", "16"]) == 0
+    models, speaker_encoder = load_voice(tmp_path / "m")
+    with torch.no_grad():
+        target = speaker_encoder(torch.randn(1, models.latent_mean.numel(), 200))[0]
+    vc = StreamingVC(models, target, watchdog=False)
+    out = np.concatenate([vc.push(np.random.default_rng(0).standard_normal(1600).astype(np.float32) * 0.1),
+                          vc.flush()])
+    assert out.size == 1600 + 160 and np.isfinite(out).all()  # behind by the 10 ms crossfade

@@ -1,4 +1,5 @@
-"""The voice model folder: the codec as safetensors beside its card (house.json, with the config)."""
+"""The voice model folder: the codec (house.json: its config and card), then the converter
+and speaker encoder trained on its latents (converter.json: config, latent statistics, card)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from ..errors import ModelFolderError
 from ..weights import load_module, save_module
 from .codec import CodecConfig, VoiceCodec
+from .models import Converter, SpeakerEncoder, VoiceConfig
+from .stream import VoiceModels
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "voice"
 
@@ -27,3 +32,26 @@ def load_codec(folder: Path | None = None) -> VoiceCodec:
     cfg = json.loads(card_path.read_text())["config"]
     codec = VoiceCodec(CodecConfig(**{**cfg, "strides": tuple(cfg["strides"])}))
     return load_module(codec, folder / "codec.safetensors", "train with `make voice-models`")
+
+
+def save_voice(folder: Path, encoder: SpeakerEncoder, converter: Converter, card: dict) -> None:
+    """The converter and speaker encoder beside the codec, with their card (converter.json)."""
+    save_module(encoder, folder / "speaker_encoder.safetensors")
+    save_module(converter, folder / "converter.safetensors")
+    (folder / "converter.json").write_text(json.dumps(card, indent=2))
+
+
+def load_voice(folder: Path | None = None) -> tuple[VoiceModels, SpeakerEncoder]:
+    """The codec, converter and speaker encoder of a voice model folder."""
+    folder = Path(folder) if folder is not None else HOUSE_MODELS
+    codec = load_codec(folder)
+    card_path = folder / "converter.json"
+    if not card_path.is_file():
+        raise ModelFolderError(f"{card_path}: missing (train with `make voice-models`)")
+    card = json.loads(card_path.read_text())
+    cfg = VoiceConfig(**card["config"])
+    how = "train with `make voice-models`"
+    converter = load_module(Converter(cfg), folder / "converter.safetensors", how)
+    encoder = load_module(SpeakerEncoder(cfg), folder / "speaker_encoder.safetensors", how)
+    models = VoiceModels(codec, converter, torch.tensor(card["latent_mean"]), torch.tensor(card["latent_std"]))
+    return models, encoder
