@@ -10,6 +10,7 @@ from pathlib import Path
 from engine import CORE_PARAMS, InputError
 from pipelines.errors import PipelineError
 from pipelines.video_sr.params import VIDEO_SR_PARAMS
+from pipelines.voice.params import VOICE_PARAMS
 
 from .args import Parser, UsageError, add_param_flags, fail, param_values
 from .live import add_live_music_args, run_live_music
@@ -21,6 +22,8 @@ MAX_RENDER_SECONDS = 600.0
 OUTPUT_SUFFIXES = (".wav", ".flac")
 VIDEO_SR_FLAGS = ("steps", "strength", "seed", "velocity_scale")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms", "context_ms",
+               "crossfade_ms", "vad_db", "gain")
 
 
 def build_parser() -> Parser:
@@ -52,6 +55,13 @@ def build_parser() -> Parser:
     video_sr.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
     video_sr.add_argument("--out", type=Path, required=True, help=f"output {' or '.join(VIDEO_SUFFIXES)} (H.264)")
     video_sr.set_defaults(run=_render_video_sr)
+    voice = kinds.add_parser("voice", help="convert a voice toward the speaker of a reference clip")
+    voice.add_argument("input", type=Path, help="speech to convert (any audio file FFmpeg reads)")
+    voice.add_argument("--target", type=Path, required=True, help="a few seconds of the target speaker")
+    add_param_flags(voice, VOICE_PARAMS, VOICE_FLAGS)
+    voice.add_argument("--model", type=Path, help="voice model folder (default: the house models)")
+    voice.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+    voice.set_defaults(run=_render_voice)
 
     live = sub.add_parser("live", help="play live, steered from OSC and MIDI")
     live_kinds = live.add_subparsers(dest="kind", required=True, parser_class=Parser)
@@ -153,6 +163,26 @@ def _render_video_sr(args) -> int:
     with ProgressBar() as bar:
         stats = render_video_sr(models, args.input, args.out, params, bar.update, source_format=args.input_format)
     print(f"wrote {args.out} ({stats.frames} frames, {args.scale}x) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)")
+    return 0
+
+
+def _render_voice(args) -> int:
+    if args.out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UsageError(f"--out: use a {' or '.join(OUTPUT_SUFFIXES)} file, got {args.out.name!r}")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out: folder {args.out.parent} does not exist")
+    for flag, path in (("input", args.input), ("--target", args.target)):
+        if not path.is_file():
+            raise UsageError(f"{flag}: {path} is not a readable file")
+    params = param_values(args, VOICE_PARAMS, VOICE_FLAGS)
+    from pipelines.voice.checkpoint import load_voice
+    from pipelines.voice.render import render_voice
+
+    start = time.perf_counter()
+    models, encoder = load_voice(args.model)
+    done = render_voice(models, encoder, args.input, args.target, args.out, params)
+    took = time.perf_counter() - start
+    print(f"wrote {args.out} ({done['seconds']:.1f} s) in {took:.1f} s (rtf {took / max(done['seconds'], 1e-9):.2f})")
     return 0
 
 

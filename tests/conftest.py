@@ -80,6 +80,23 @@ def tiny_video_sr(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_voice(tmp_path_factory):
+    """A randomly initialised voice model folder (codec, converter, speaker encoder)."""
+    from pipelines.voice.checkpoint import save_codec, save_voice
+    from pipelines.voice.codec import CodecConfig, VoiceCodec
+    from pipelines.voice.models import Converter, SpeakerEncoder, VoiceConfig
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("voice")
+    save_codec(folder, VoiceCodec(CodecConfig(width=4, latent=8)), {})
+    cfg = VoiceConfig(latent=8, width=16, speaker=8, blocks=2)
+    save_voice(folder, SpeakerEncoder(cfg), Converter(cfg),
+               {"config": {"latent": 8, "width": 16, "speaker": 8, "blocks": 2}, "latent_mean": [0.0] * 8,
+                "latent_std": [1.0] * 8})
+    return folder
+
+
 def text(seed: int) -> dict[str, torch.Tensor]:
     return {"text": torch.randn(TEXT, generator=torch.Generator().manual_seed(seed))}
 

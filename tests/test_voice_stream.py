@@ -92,3 +92,51 @@ def test_the_watchdog_grows_the_chunk_when_compute_falls_behind(models):
     vc.denoiser.denoise = lambda *a: (time.sleep(0.03), slow(*a))[1]  # 30 ms of work per 20 ms chunk
     run(vc, speech_like(0.6))
     assert vc.counters.watchdog_grows >= 1 and vc.store.snapshot["chunk_ms"] > 20
+
+
+def test_stream_and_offline_conversion_agree_away_from_chunk_borders(models):
+    from pipelines.voice.render import convert_offline, convert_stream
+
+    audio = speech_like(0.5, seed=3)
+    params = {"strength": 0.01, "vad_db": -100.0}
+    streamed, whole = convert_stream(models, torch.ones(8), audio, params), convert_offline(models, torch.ones(8), audio, params)
+    assert streamed.size == whole.size == audio.size
+    err = np.sqrt(np.mean((streamed - whole) ** 2)) / np.sqrt(np.mean(whole**2))
+    assert err < 0.05, err
+
+
+def test_a_reference_must_be_long_enough_and_voiced(models):
+    from pipelines.voice.models import SpeakerEncoder, VoiceConfig
+    from pipelines.voice.reference import ReferenceError, speaker_embedding
+
+    encoder = SpeakerEncoder(VoiceConfig(latent=8, width=16, speaker=8)).eval()
+    emb = speaker_embedding(models, encoder, speech_like(2.0))
+    assert emb.shape == (8,) and abs(float(emb.norm()) - 1) < 1e-5
+    noise = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.2
+    for bad, needle in ((speech_like(0.8), "too short"), (np.zeros(32000, np.float32), "voiced"), (noise, "voiced")):
+        with pytest.raises(ReferenceError, match=needle):
+            speaker_embedding(models, encoder, bad)
+
+
+def test_cli_renders_a_voice_file_and_refuses_bad_input_in_one_line(tiny_voice, tmp_path):
+    import subprocess
+    import sys
+
+    from pipelines.audio_io import read_audio, write_audio
+
+    write_audio(tmp_path / "src.wav", speech_like(1.0), 16000)
+    write_audio(tmp_path / "ref.flac", speech_like(2.0, seed=5), 16000)
+    base = [sys.executable, "-m", "demon.cli", "render", "voice", "--model", str(tiny_voice)]
+    ok = subprocess.run(base + [str(tmp_path / "src.wav"), "--target", str(tmp_path / "ref.flac"),
+                                "--out", str(tmp_path / "out.wav")], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert read_audio(tmp_path / "out.wav", 16000).size == 16000
+    write_audio(tmp_path / "short.wav", speech_like(0.5), 16000)
+    for argv, needle in (([str(tmp_path / "src.wav"), "--target", str(tmp_path / "short.wav")], "too short"),
+                         ([str(tmp_path / "nope.wav"), "--target", str(tmp_path / "ref.flac")], "not a readable file"),
+                         ([str(tmp_path / "src.wav"), "--target", str(tmp_path / "ref.flac"), "--chunk-ms", "5"],
+                          "--chunk-ms: 5 is outside")):
+        bad = subprocess.run(base + argv + ["--out", str(tmp_path / "bad.wav")], capture_output=True, text=True,
+                             timeout=120)
+        assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "bad.wav").exists()

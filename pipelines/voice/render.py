@@ -1,0 +1,65 @@
+"""Headless voice conversion: a file in, a file out, through the same stream as live.
+
+`render_voice` pushes the source through StreamingVC in device-sized blocks (the
+watchdog off: offline, falling behind costs nothing) and trims the crossfade delay so
+the output lines up with the input. `convert_offline` converts a whole utterance as
+one window, the reference for what chunk borders cost (bench/voice.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from engine import StateStore, TorchDenoiser, request_from_state, run_alone
+
+from ..audio_io import read_audio, write_audio
+from .codec import HOP, SAMPLE_RATE
+from .models import SpeakerEncoder
+from .params import VOICE_PARAMS
+from .reference import speaker_embedding
+from .stream import StreamingVC, VoiceModels
+
+BLOCK = 512  # samples per push, as a sound card would deliver them
+
+
+def convert_stream(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarray,
+                   params: Mapping[str, Any] | None = None) -> np.ndarray:
+    """The stream's output for `audio`, aligned with it (the crossfade delay removed)."""
+    store = StateStore(VOICE_PARAMS, params)
+    vc = StreamingVC(models, speaker, store, watchdog=False)
+    delay = len(vc._tail)  # the warm-up tail: the stream's output starts that far behind
+    out = np.concatenate([vc.push(audio[i : i + BLOCK]) for i in range(0, audio.size, BLOCK)] + [vc.flush()])
+    return out[delay : delay + audio.size]
+
+
+def convert_offline(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarray,
+                    params: Mapping[str, Any] | None = None) -> np.ndarray:
+    """The whole utterance as one window through the same converter, schedule and solver."""
+    state = StateStore(VOICE_PARAMS, params).snapshot
+    n = -(-audio.size // HOP) * HOP
+    x = torch.from_numpy(np.pad(audio, (0, n - audio.size)).astype(np.float32))[None, None]
+    with torch.inference_mode():
+        z, _ = models.codec.encoder(x)
+        z = (z[0] - models.latent_mean[:, None]) / models.latent_std[:, None]
+    denoiser = TorchDenoiser(models.converter, lambda x, s, c: models.converter(x, s, c))
+    request = request_from_state(state, cond={"speaker": speaker}, source=z)
+    done = run_alone(denoiser, request, tuple(z.shape), depth=1, state=state, frame_dim=1,
+                     null_cond={"speaker": torch.zeros_like(speaker)})
+    latent = done.latent * models.latent_std[:, None] + models.latent_mean[:, None]
+    with torch.inference_mode():
+        y, _ = models.codec.decoder(latent[None])
+    return y.reshape(-1).numpy()[: audio.size] * state["gain"]
+
+
+def render_voice(models: VoiceModels, encoder: SpeakerEncoder, source: Path, target: Path, out: Path,
+                 params: Mapping[str, Any] | None = None) -> dict:
+    """Convert `source` toward the speaker of `target` into `out` (wav or flac, written atomically)."""
+    speaker = speaker_embedding(models, encoder, read_audio(target, SAMPLE_RATE), name=str(target))
+    audio = read_audio(source, SAMPLE_RATE)
+    converted = convert_stream(models, speaker, audio, params)
+    write_audio(out, np.clip(converted, -1.0, 1.0), SAMPLE_RATE)
+    return {"seconds": audio.size / SAMPLE_RATE}
