@@ -1,0 +1,94 @@
+"""Streaming voice conversion on held-out sentences and speakers: latency, speed, similarity.
+
+For each pair (a source speaker saying a held-out sentence, a target speaker given by a
+reference clip of another sentence; half the targets are speakers training never saw):
+- the stream (`convert_stream`, the live path in device-sized blocks) and the offline
+  whole-utterance conversion;
+- mcd_db against the target's own rendering of the sentence (after DTW), beside the
+  unconverted source's MCD (the baseline) and the offline conversion's (what the chunk
+  borders cost: mcd_stream_minus_offline_db);
+- speaker_accuracy: a classifier trained on real renders of all the corpus voices (seen
+  sentences only) names the converted audio's speaker; a hit is the target;
+- latency_ms: chunk + crossfade + look-ahead (0) plus the median compute of a chunk,
+  device excluded; rtf: compute time over audio time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (puts the repository on sys.path)
+import numpy as np
+from common import emit
+
+from engine import StateStore
+from pipelines.voice import corpus
+from pipelines.voice.checkpoint import load_voice
+from pipelines.voice.metrics import SpeakerClassifier, mcd_db, utterance_features
+from pipelines.voice.params import VOICE_PARAMS
+from pipelines.voice.reference import speaker_embedding
+from pipelines.voice.render import convert_offline
+from pipelines.voice.stream import StreamingVC
+
+
+def stream(models, speaker, audio, params, block: int = 256):
+    vc = StreamingVC(models, speaker, StateStore(VOICE_PARAMS, params), watchdog=False)
+    delay = len(vc._tail)
+    t0 = time.perf_counter()
+    out = np.concatenate([vc.push(audio[i : i + block]) for i in range(0, audio.size, block)] + [vc.flush()])
+    return out[delay : delay + audio.size], time.perf_counter() - t0, vc.latency()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="data/voice")
+    ap.add_argument("--model", default=None, help="voice model folder (default: the house models)")
+    ap.add_argument("--pairs", type=int, default=24)
+    ap.add_argument("--chunk-ms", type=int, default=None)
+    ap.add_argument("--strength", type=float, default=None)
+    args = ap.parse_args()
+    root = Path(args.data)
+    models, encoder = load_voice(args.model)
+    params = {k: v for k, v in (("chunk_ms", args.chunk_ms), ("strength", args.strength)) if v is not None}
+    rows = corpus.rows(root)
+    by = {(r["speaker"], r["sentence"]): r for r in rows}
+    seen_sentences = sorted({r["sentence"] for r in rows if not r["sentence_held_out"]})
+    held_sentences = sorted({r["sentence"] for r in rows if r["sentence_held_out"]})
+    speakers_seen = sorted({r["speaker"] for r in rows if not r["speaker_held_out"]})
+    speakers_new = sorted({r["speaker"] for r in rows if r["speaker_held_out"]})
+    train = [r for r in rows if r["sentence"] in seen_sentences[:20]]
+    clf = SpeakerClassifier(np.stack([utterance_features(corpus.audio(root, r)) for r in train]),
+                            [r["speaker"] for r in train])
+    rng = np.random.default_rng(0)
+    results = []
+    for i in range(args.pairs):
+        target = (speakers_new if i % 2 else speakers_seen)[rng.integers(len(speakers_new if i % 2 else speakers_seen))]
+        source = rng.choice([s for s in speakers_seen if s != target])
+        sentence = held_sentences[rng.integers(len(held_sentences))]
+        reference = corpus.audio(root, by[(target, seen_sentences[rng.integers(len(seen_sentences))])])
+        speaker = speaker_embedding(models, encoder, reference)
+        src = corpus.audio(root, by[(source, sentence)])
+        truth = corpus.audio(root, by[(target, sentence)])
+        out, compute_s, latency = stream(models, speaker, src, params)
+        offline = convert_offline(models, speaker, src, params)
+        results.append({"mcd": mcd_db(out, truth), "mcd_source": mcd_db(src, truth), "mcd_offline": mcd_db(offline, truth),
+                        "hit": clf.predict(utterance_features(out))[0] == target, "rtf": compute_s / (src.size / 16000),
+                        "latency": latency, "new_target": bool(i % 2)})
+    lat = results[-1]["latency"]
+    compute = float(np.median([r["latency"]["compute_ms"] for r in results]))
+    tags = {"pairs": len(results), "chunk_ms": lat["chunk_ms"], "crossfade_ms": lat["crossfade_ms"]}
+    emit("voice", "latency_ms", lat["algorithmic_ms"] + compute, "ms", algorithmic_ms=lat["algorithmic_ms"],
+         lookahead_ms=lat["lookahead_ms"], compute_ms=round(compute, 2), **tags)
+    emit("voice", "rtf", float(np.median([r["rtf"] for r in results])), "", **tags)
+    acc = np.mean([r["hit"] for r in results])
+    emit("voice", "speaker_accuracy", acc, "", baseline=1 / len(clf.names),
+         new_targets=float(np.mean([r["hit"] for r in results if r["new_target"]])), **tags)
+    mcd, base, off = (float(np.mean([r[k] for r in results])) for k in ("mcd", "mcd_source", "mcd_offline"))
+    emit("voice", "mcd_db", mcd, "dB", baseline=base, ratio=mcd / base, offline_mcd_db=round(off, 3), **tags)
+    emit("voice", "mcd_stream_minus_offline_db", mcd - off, "dB", **tags)
+
+
+if __name__ == "__main__":
+    main()
