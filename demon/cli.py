@@ -15,6 +15,7 @@ from pipelines.voice.params import VOICE_PARAMS
 from .args import Parser, UsageError, add_param_flags, fail, param_values
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
+from .live_voice import add_live_voice_args, run_live_voice
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
 RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "shift", "solver", "source_blend", "noise_injection")
@@ -71,6 +72,9 @@ def build_parser() -> Parser:
     live_video = live_kinds.add_parser("video-sr", help="a live source super-resolved, previewed on the page")
     add_live_video_sr_args(live_video)
     live_video.set_defaults(run=run_live_video_sr)
+    live_voice = live_kinds.add_parser("voice", help="a microphone converted toward a target speaker")
+    add_live_voice_args(live_voice)
+    live_voice.set_defaults(run=run_live_voice)
 
     params = sub.add_parser("params", help="list the parameter registry (also the OSC addresses /demon/<name>)")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")

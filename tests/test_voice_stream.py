@@ -140,3 +140,44 @@ def test_cli_renders_a_voice_file_and_refuses_bad_input_in_one_line(tiny_voice, 
                              timeout=120)
         assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert not (tmp_path / "bad.wav").exists()
+
+
+def test_live_voice_runs_a_clock_paced_duplex_and_reports_its_latency(models):
+    import threading
+
+    from pipelines.audio_duplex import DuplexConfig, NullDuplex
+    from pipelines.voice.live import LiveVoice
+
+    duplex = NullDuplex(DuplexConfig(16000, blocksize=160), speech_like(1.0))
+    live = LiveVoice(models, torch.ones(8), duplex, initial={"vad_db": -100.0})
+    stop = threading.Event()
+    thread = threading.Thread(target=live.run, args=(stop,))
+    thread.start()
+    live.session.set("strength", 0.3)  # a control reaches the stream's store
+    thread.join(timeout=20)
+    c = live.live_counters()
+    assert c["samples_in"] == 16000 and c["input_overflows"] == 0
+    # 25 chunks of 40 ms, fewer if the watchdog had to grow them on a busy machine
+    assert (c["chunks"] == 25) == (c["watchdog_grows"] == 0) and c["chunks"] >= 16000 // 160 // 10
+    assert c["algorithmic_ms"] == c["chunk_ms"] + 10 and c["device_ms"] == 20.0
+    assert c["latency_ms"] == pytest.approx(c["algorithmic_ms"] + c["compute_ms"], abs=0.1)
+    heard = np.concatenate(duplex.heard)
+    assert np.abs(heard).max() > 0  # converted audio reached the output
+    assert live.store.snapshot["strength"] == 0.3
+
+
+def test_cli_live_voice_runs_without_a_sound_card_and_writes_its_counters(tiny_voice, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from pipelines.audio_io import write_audio
+
+    write_audio(tmp_path / "mic.wav", speech_like(1.0), 16000)
+    write_audio(tmp_path / "ref.wav", speech_like(2.0, seed=5), 16000)
+    proc = subprocess.run([sys.executable, "-m", "demon.cli", "live", "voice", "--target", str(tmp_path / "ref.wav"),
+                           "--model", str(tiny_voice), "--null-audio", str(tmp_path / "mic.wav"), "--osc-port", "-1",
+                           "--counters-out", str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    counters = json.loads((tmp_path / "c.json").read_text())
+    assert counters["samples_in"] == 16000 and counters["chunks"] > 0 and "latency" in proc.stderr

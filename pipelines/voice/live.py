@@ -1,0 +1,84 @@
+"""Live voice conversion: the microphone through the stream to the speakers.
+
+A worker thread takes whole 10 ms frames from the duplex input ring as they arrive,
+pushes them through StreamingVC and queues the converted audio for the output
+callback. Controls go through a ControlSession over the voice registry, so OSC and
+the page steer chunk size, strength, steps and the rest live.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from controls.session import ControlSession
+from engine import StateStore
+
+from ..audio_duplex import _Duplex
+from .codec import HOP, SAMPLE_RATE
+from .params import VOICE_PARAMS
+from .stream import StreamingVC, VoiceModels
+
+
+class LiveVoice:
+    def __init__(self, models: VoiceModels, speaker: torch.Tensor, duplex: _Duplex, *,
+                 initial: dict[str, Any] | None = None):
+        self.store = StateStore(VOICE_PARAMS, initial)
+        self.session = ControlSession(self.store, {"reset_counters": self.reset_counters})
+        self.duplex = duplex
+        self.vc = StreamingVC(models, speaker, self.store)
+        self.samples_in = 0
+        self.samples_out = 0
+        self.dropped_out = 0  # converted samples the output ring had no room for
+
+    def reset_counters(self) -> None:
+        self.samples_in = self.samples_out = self.dropped_out = 0
+
+    def run(self, stop: threading.Event) -> None:
+        block = self.duplex.device_rate * HOP // SAMPLE_RATE  # one 10 ms frame at the device's rate
+        self.duplex.start()
+        try:
+            while not stop.is_set():
+                samples = self.duplex.read(block)
+                if samples is None:
+                    if getattr(self.duplex, "finished", False):
+                        break
+                    stop.wait(0.002)
+                    continue
+                self.samples_in += samples.size
+                out = self.vc.push(samples)
+                if out.size:
+                    written = self.duplex.write(out)
+                    self.samples_out += written
+                    self.dropped_out += out.size - written
+        finally:
+            self.duplex.stop()
+
+    def live_counters(self) -> dict[str, Any]:
+        latency = self.vc.latency()
+        device_in, device_out = self.duplex.device_latency_s
+        counters = asdict(self.vc.counters)
+        counters.update(
+            latency_ms=round(latency["latency_ms"], 1), algorithmic_ms=latency["algorithmic_ms"],
+            compute_ms=round(latency["compute_ms"], 2), device_ms=round(1000 * (device_in + device_out), 1),
+            chunk_ms=latency["chunk_ms"], samples_in=self.samples_in, samples_out=self.samples_out,
+            input_overflows=self.duplex.overflows, device_flags=self.duplex.underflows,
+            output_starved=self.duplex.output.starved, dropped_out=self.dropped_out,
+            controls=asdict(self.session.counters),
+        )
+        return counters
+
+    def view(self) -> dict[str, Any]:
+        slots = [{"row": row, "request": rid, "step": step, "sigma": round(sigma, 4)}
+                 for ring in self.vc._rings.values()
+                 for rid, (row, step, sigma) in sorted(ring.in_flight().items(), key=lambda kv: kv[1][0])]
+        return {"ring": {"depth": self.store.snapshot["depth"], "slots": slots}}
+
+    def status_line(self) -> str:
+        c = self.live_counters()
+        return (f"latency {c['latency_ms']} ms (+ device {c['device_ms']} ms) | chunk {c['chunk_ms']} ms | "
+                f"chunks {c['chunks']} gated {c['gated']} | overflows {c['input_overflows']} "
+                f"starved {c['output_starved']} | watchdog {c['watchdog_grows']}")
