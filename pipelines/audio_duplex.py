@@ -1,8 +1,8 @@
 """Audio in and out together: a sounddevice duplex stream or a clock-paced stand-in.
 
-The callback does two copies and nothing else: the microphone block into the input
-ring (or a counted overflow when the worker has fallen that far behind) and the next
-output block out of the output ring (or silence, counted by the ring). A worker thread
+Each callback does one copy and nothing else: the microphone block into the input ring
+(or a counted overflow when the worker has fallen that far behind), the next output
+block out of the output ring (or silence, counted by the ring). A worker thread
 does the conversion between the two rings. Rates other than the engine's are
 resampled on the worker's side, never in the callback.
 """
@@ -40,7 +40,7 @@ class _Duplex:
         self.input = SampleRing(size)
         self.output = SampleRing(size)
         self.overflows = 0  # microphone blocks lost because the input ring was full
-        self.underflows = 0  # PortAudio's own input/output under- and overflow flags
+        self.underflows = 0  # PortAudio's own input-overflow and output-underflow flags
         self.device_latency_s = (0.0, 0.0)  # (input, output) as the device reports them
         resample = device_rate != config.samplerate
         self._down = Resampler(device_rate, config.samplerate) if resample else None
@@ -68,6 +68,10 @@ class _Duplex:
 
 
 class SoundDeviceDuplex(_Duplex):
+    """An input and an output stream, each with its own one-copy callback. Two streams rather
+    than one full-duplex stream: microphones and speakers are often different devices, and
+    PortAudio's full duplex through ALSA's PulseAudio plugin stalls at some latencies."""
+
     def __init__(self, config: DuplexConfig):
         import sounddevice as sd
 
@@ -84,21 +88,31 @@ class SoundDeviceDuplex(_Duplex):
             except Exception as err2:  # noqa: BLE001
                 raise InputError("device", f"cannot open audio input {devices[0]!r}: {err2}") from None
         super().__init__(config, rate)
-        self._stream = sd.Stream(samplerate=rate, blocksize=config.blocksize, device=devices, channels=1,
-                                 dtype="float32", latency=config.latency, callback=self._callback)
-        self.device_latency_s = tuple(float(x) for x in self._stream.latency)
+        common = {"samplerate": rate, "blocksize": config.blocksize, "channels": 1, "dtype": "float32",
+                  "latency": config.latency}
+        self._in = sd.InputStream(device=devices[0], callback=self._on_input, **common)
+        self._out = sd.OutputStream(device=devices[1], callback=self._on_output, **common)
+        self.device_latency_s = (float(self._in.latency), float(self._out.latency))
 
-    def _callback(self, indata, outdata, frames, time_info, status) -> None:
-        if status.input_overflow or status.output_underflow:
+    def _on_input(self, indata, frames, time_info, status) -> None:
+        if status.input_overflow:
             self.underflows += 1
-        self._exchange(indata, outdata)
+        if self.input.write(indata) < len(indata):
+            self.overflows += 1
+
+    def _on_output(self, outdata, frames, time_info, status) -> None:
+        if status.output_underflow:
+            self.underflows += 1
+        self.output.read_into(outdata)
 
     def start(self) -> None:
-        self._stream.start()
+        self._in.start()
+        self._out.start()
 
     def stop(self) -> None:
-        self._stream.stop()
-        self._stream.close()
+        for stream in (self._in, self._out):
+            stream.stop()
+            stream.close()
 
 
 class NullDuplex(_Duplex):

@@ -6,6 +6,7 @@ the first buffer, which this avoids.
 
     python tests/pulse_probe.py play SINK   # a 440 Hz tone, recorded from SINK.monitor
     python tests/pulse_probe.py slow SINK   # a callback that misses deadlines
+    python tests/pulse_probe.py duplex SINK # microphone in (the sink's monitor) and out together
 """
 
 import json
@@ -55,5 +56,40 @@ def slow(sink_name: str) -> dict:
     return {"played": sink.played, "underflows": sink.underflows}
 
 
+def duplex(sink_name: str) -> dict:
+    """A tone goes into the null sink; the duplex stream records the sink's monitor as its
+    microphone and plays what it reads straight back (a pass-through worker)."""
+    import os
+
+    from pipelines.audio_duplex import DuplexConfig, SoundDeviceDuplex
+
+    os.environ["PULSE_SOURCE"] = f"{sink_name}.monitor"  # the "pulse" ALSA device records from it
+    tone = subprocess.Popen(["pacat", f"--device={sink_name}", "--format=float32le", "--channels=1", "--rate=16000",
+                             "--raw"], stdin=subprocess.PIPE)
+    t = np.arange(3 * 16_000) / 16_000
+    tone.stdin.write((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32).tobytes())
+    tone.stdin.flush()
+    # 0.1 s: at PortAudio's "low" the ALSA-to-PulseAudio bridge delivers input in fits here
+    io = SoundDeviceDuplex(DuplexConfig(16_000, input_device="pulse", output_device="pulse", blocksize=320,
+                                        latency=0.1))
+    io.start()
+    heard, end = [], time.time() + 1.5
+    while time.time() < end:
+        block = io.read(160)
+        if block is None:
+            time.sleep(0.005)
+            continue
+        heard.append(block)
+        io.write(block)
+    io.stop()
+    tone.stdin.close()
+    tone.wait(timeout=10)
+    x = np.concatenate(heard) if heard else np.zeros(1, np.float32)
+    spectrum = np.abs(np.fft.rfft(x))
+    return {"read": int(x.size), "peak": float(np.abs(x).max()),
+            "peak_hz": float(np.fft.rfftfreq(x.size, 1 / 16_000)[spectrum.argmax()]),
+            "overflows": io.overflows, "device_latency_s": io.device_latency_s}
+
+
 if __name__ == "__main__":
-    print(json.dumps({"play": play, "slow": slow}[sys.argv[1]](sys.argv[2])))
+    print(json.dumps({"play": play, "slow": slow, "duplex": duplex}[sys.argv[1]](sys.argv[2])))

@@ -62,6 +62,11 @@ def test_plays_through_portaudio_into_the_null_sink(pulse_null_sink):
     assert abs(got["peak_hz"] - 440) < 5 and 0.2 < got["peak"] < 0.35, got
 
 
+def test_a_duplex_stream_hears_the_microphone_through_portaudio(pulse_null_sink):
+    got = _probe(pulse_null_sink, "duplex")
+    assert got["read"] > 8000 and abs(got["peak_hz"] - 440) < 5 and got["peak"] > 0.1, got
+
+
 def test_a_slow_callback_is_counted_from_portaudios_underflow_flag(pulse_null_sink):
     got = _probe(pulse_null_sink, "slow")
     assert got["underflows"] > 0, got
