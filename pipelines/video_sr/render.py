@@ -39,27 +39,29 @@ def render_video_sr(models: VideoSRModels, source: Path | str, out: Path, params
     first = None
     times: collections.deque[float] = collections.deque()  # timestamps of frames still in flight
     writer: VideoWriter | None = None
+
+    def emit(frames, rate) -> None:
+        nonlocal first, writer
+        for frame in frames:
+            if writer is None:  # sized by the first output (HR = LR x scale: always even)
+                writer = VideoWriter(out, frame.shape[1], frame.shape[0], rate)
+                first = time.perf_counter() - start
+            writer.write(frame, times.popleft())
+
     with VideoReader(source, format=source_format) as reader:
         try:
-            def emit(frames) -> None:
-                nonlocal first, writer
-                for frame in frames:
-                    if writer is None:  # sized by the first output (HR = LR x scale: always even)
-                        writer = VideoWriter(out, frame.shape[1], frame.shape[0], reader.info.rate)
-                        first = time.perf_counter() - start
-                    writer.write(frame, times.popleft())
             for frame, t in reader:
                 times.append(t)
-                emit(sr.push(frame))
+                emit(sr.push(frame), reader.info.rate)
                 if progress is not None:
                     total = reader.info.frames or 0
                     progress("frames", reader.frames_read, max(total, reader.frames_read) if total else 0)
                 if max_frames is not None and reader.frames_read >= max_frames:
                     break
-            emit(sr.flush())
+            emit(sr.flush(), reader.info.rate)
             if writer is not None:
                 writer.close()
-        except BaseException:
+        except BaseException:  # nothing half-written is left looking complete
             if writer is not None:
                 writer.abort()
             raise
