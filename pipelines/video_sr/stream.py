@@ -2,7 +2,10 @@
 
     LR frame --LatentUpsampler (cached state)--> z_up
     z_up --a Request in the ring: noised to `strength`, `steps` refiner steps--> z
-    z --CausalDecoder (cached state)--> HR frame
+    z --CausalDecoder (cached state)--> detail; HR frame = bicubic(LR frame) + detail
+
+The latents describe what bicubic upsampling misses (the residual), so the cascade
+starts from the baseline and only has to add detail and remove degradation.
 
 Each frame is one slot of the ring. With one step (the real-time default) a frame
 goes in and out in the same tick; with k steps the ring holds k consecutive frames
@@ -27,6 +30,7 @@ from engine import InputError, Ring, StateStore, TorchDenoiser, request_from_sta
 
 from .checkpoint import VideoSRModels
 from .models import LATENT_CHANNELS
+from .quality import bicubic
 from .params import VIDEO_SR_PARAMS
 
 LOOKAHEAD_FRAMES = 0  # every temporal kernel is causal (causal.py)
@@ -36,7 +40,7 @@ MAX_SIDE = 8192  # LR frames beyond this are refused, not allocated
 def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
     """The offline path, a whole clip (B, 3, T, h, w) at once: upsample, one refiner step
     from `sigma` with the ring's noise (one draw of the request's seed, the same for
-    every frame), decode. Streaming with one step gives the same frames."""
+    every frame), decode the detail onto bicubic. Streaming with one step gives the same frames."""
     with torch.no_grad():
         z_up, _ = upsampler(lr)
         b, c, t, h, w = z_up.shape
@@ -45,7 +49,8 @@ def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: f
         x = (1 - sigma) * flat + sigma * noise
         v = refiner(x, torch.full((b * t,), sigma), {"z_up": flat})
         z = (x - sigma * v).reshape(b, t, c, h, w).transpose(1, 2)
-        return decoder(z)[0].clamp(0, 1)
+        detail = decoder(z)[0]
+        return (bicubic(lr, detail.shape[-1] // lr.shape[-1]) + detail).clamp(0, 1)
 
 
 def default_state(models: VideoSRModels) -> StateStore:
@@ -65,6 +70,7 @@ class StreamingSR:
         self._dec_state = None
         self._frame_of: dict[int, int] = {}  # request id -> frame index
         self._done: dict[int, tuple] = {}  # finished latents (and their versions) waiting for their turn
+        self._lr: dict[int, torch.Tensor] = {}  # LR frames in flight, by frame index
         # (request-class, step-class) StepState versions the newest output frame carries, for onsets
         self.carried: tuple[int, int] | None = None
         self.frames_in = 0
@@ -83,6 +89,7 @@ class StreamingSR:
         with torch.inference_mode():
             z_up, self._up_state = self.models.upsampler(lr, self._up_state)
         z_up = z_up[0, :, 0].clone()  # (C, h, w), owned by the request
+        self._lr[self.frames_in] = lr  # for its bicubic base when it comes out
         self._follow_steps()
         state = self.store.snapshot
         request = request_from_state(state, cond={"z_up": z_up}, source=z_up)
@@ -142,6 +149,7 @@ class StreamingSR:
             h, w = self.size
             with torch.inference_mode():
                 y, self._dec_state = self.models.decoder(z[None, :, None], self._dec_state)
+                y = y + bicubic(self._lr.pop(self.frames_out), self.scale)
                 hr = y[0, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1).mul_(255).round_()
                 out.append(hr.to(torch.uint8).permute(1, 2, 0).numpy())
             self.frames_out += 1

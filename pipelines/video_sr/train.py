@@ -2,9 +2,12 @@
 
     python -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60
 
-1. autoencoder: Encoder + CausalDecoder reconstruct HR clips (L1 + L1 of gradients);
+The latents describe the detail bicubic upsampling misses: r = HR - bicubic(LR), and
+the SR output is bicubic(LR) + decoder(z).
+1. autoencoder: Encoder + CausalDecoder reconstruct r (L1 + L1 of gradients), over
+   both scales' residuals;
 2. one upsampler per scale (2x, 4x): LatentUpsampler maps LR clips onto the encoder's
-   latents of the HR clip (latent L2 + decoded L1 through the frozen decoder);
+   latents of r (latent L2 + L1 of the output through the frozen decoder);
 3. refiner, shared by both scales: SRDenoiser, flow matching from the upsampler's
    estimate toward the HR latents: x_s = (1 - s) z_up + s noise with s <= SIGMA_MAX,
    one Euler step to 0.
@@ -107,26 +110,32 @@ def main(argv: list[str] | None = None) -> int:
             m.requires_grad_(False).eval()
         print(f"{name}: {budget.step} steps", file=sys.stderr, flush=True)
 
+    def residual(x, low, scale):
+        return x - bicubic(low, scale)
+
     def autoencoder_loss():
-        x, _ = batch(hr, lr[4], args.batch, args.frames, rng)
-        y, _ = dec(enc(x))
-        return (y - x).abs().mean() + grad_l1(y, x)
+        scale = int(rng.choice(SCALES))
+        x, low = batch(hr, lr[scale], args.batch, args.frames, rng)
+        r = residual(x, low, scale)
+        y, _ = dec(enc(r))
+        return (y - r).abs().mean() + grad_l1(y, r)
 
     def upsampler_loss(scale: int):
         def loss():
             x, low = batch(hr, lr[scale], args.batch, args.frames, rng)
+            base = bicubic(low, scale)
             with torch.no_grad():
-                target = enc(x)
+                target = enc(x - base)
             z, _ = ups[scale](low)
             y, _ = dec(z)
-            return F.mse_loss(z, target) + (y - x).abs().mean()
+            return F.mse_loss(z, target) + (base + y - x).abs().mean()
         return loss
 
     def refiner_loss():
         scale = int(rng.choice(SCALES))
         x, low = batch(hr, lr[scale], args.batch, args.frames, rng)
         with torch.no_grad():
-            target = enc(x).transpose(1, 2).flatten(0, 1)
+            target = enc(residual(x, low, scale)).transpose(1, 2).flatten(0, 1)
             z_up = ups[scale](low)[0].transpose(1, 2).flatten(0, 1)
         s = (torch.rand(len(target)) * SIGMA_MAX).view(-1, 1, 1, 1)
         xs = (1 - s) * z_up + s * torch.randn_like(target)  # start where inference starts
@@ -142,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         for scale in SCALES:
             low, target = test_lr[scale].float() / 255.0, test_hr.float() / 255.0
-            m = {"psnr_bicubic": psnr(bicubic(low, scale), target),
-                 "psnr_upsampler_only": psnr(dec(ups[scale](low)[0])[0].clamp(0, 1), target)}
+            base = bicubic(low, scale)
+            m = {"psnr_bicubic": psnr(base, target),
+                 "psnr_autoencoder": psnr(base + dec(enc(target - base))[0], target),  # the latents' ceiling
+                 "psnr_upsampler_only": psnr(base + dec(ups[scale](low)[0])[0], target)}
             for sigma in EVAL_SIGMAS:
                 m[f"psnr_sr_sigma_{sigma:g}"] = psnr(whole_clip_reference(ups[scale], refiner, dec, low, sigma), target)
             metrics[f"x{scale}"] = m
