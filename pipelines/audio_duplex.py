@@ -90,8 +90,10 @@ class SoundDeviceDuplex(_Duplex):
         super().__init__(config, rate)
         common = {"samplerate": rate, "blocksize": config.blocksize, "channels": 1, "dtype": "float32",
                   "latency": config.latency}
-        self._in = sd.InputStream(device=devices[0], callback=self._on_input, **common)
+        # output opened first: through ALSA's PulseAudio plugin, an input opened before an
+        # output on the same device delivers nothing here
         self._out = sd.OutputStream(device=devices[1], callback=self._on_output, **common)
+        self._in = sd.InputStream(device=devices[0], callback=self._on_input, **common)
         self.device_latency_s = (float(self._in.latency), float(self._out.latency))
 
     def _on_input(self, indata, frames, time_info, status) -> None:

@@ -73,8 +73,9 @@ def duplex(sink_name: str) -> dict:
     io = SoundDeviceDuplex(DuplexConfig(16_000, input_device="pulse", output_device="pulse", blocksize=320,
                                         latency=0.1))
     io.start()
-    heard, end = [], time.time() + 1.5
-    while time.time() < end:
+    # the ALSA-to-PulseAudio bridge can take a while to start delivering input here
+    heard, end = [], time.time() + 5.0
+    while time.time() < end and sum(b.size for b in heard) < 16_000:
         block = io.read(160)
         if block is None:
             time.sleep(0.005)
