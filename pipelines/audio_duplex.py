@@ -18,7 +18,7 @@ import numpy as np
 from engine import InputError
 from engine.sample_ring import SampleRing
 
-from .audio_out import Resampler
+from .audio_out import Resampler, wait_until
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,8 @@ class NullDuplex(_Duplex):
             self._exchange(self.source[pos : pos + n, None], out)
             self.heard.append(out[:, 0].copy())
             pos += n
-            deadline += period
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            elif delay < -period:  # the process was paused: count it, do not try to catch up
-                self.underflows += 1
-                deadline = time.monotonic()
+            deadline, late = wait_until(deadline + period, period, self._stop)
+            self.underflows += late
         self._stop.set()
 
     @property

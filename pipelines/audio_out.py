@@ -46,6 +46,18 @@ class Resampler:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def wait_until(deadline: float, period: float, stop: threading.Event) -> tuple[float, bool]:
+    """Sleep until `deadline` (monotonic) unless stopped. A deadline missed by more than a
+    period means the process was paused: it is reported and the clock restarts from now
+    rather than rushing to catch up. Returns the deadline to continue from, and whether late."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        stop.wait(delay)
+    elif delay < -period:
+        return time.monotonic(), True
+    return deadline, False
+
+
 class _Sink:
     """What both sinks share: the sample ring, counters and rate handling."""
 
@@ -134,12 +146,8 @@ class NullSink(_Sink):
             deadline += period
             self.ring.read_into(self._block)
             self.played += 1
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            elif delay < -period:  # the process was paused: count it, do not try to catch up
-                self.underflows += 1
-                deadline = time.monotonic()
+            deadline, late = wait_until(deadline, period, self._stop)
+            self.underflows += late
 
     def start(self) -> None:
         self._thread.start()
