@@ -1,1 +1,1 @@
-"""Streaming voice conversion in a codec's latent space (in progress: the parallel speech corpus)."""
+"""Streaming voice conversion in a codec's latent space: corpus, codec, converter, stream, live."""
