@@ -181,3 +181,12 @@ def test_cli_live_voice_runs_without_a_sound_card_and_writes_its_counters(tiny_v
     assert proc.returncode == 0, proc.stderr
     counters = json.loads((tmp_path / "c.json").read_text())
     assert counters["samples_in"] == 16000 and counters["chunks"] > 0 and "latency" in proc.stderr
+
+
+def test_gain_scales_every_output_sample_once_crossfades_included(models):
+    from pipelines.voice.render import convert_stream
+
+    audio = speech_like(0.4, seed=7)
+    full = convert_stream(models, torch.ones(8), audio, {"vad_db": -100.0, "gain": 1.0})
+    half = convert_stream(models, torch.ones(8), audio, {"vad_db": -100.0, "gain": 0.5})
+    assert np.allclose(half, 0.5 * full, atol=1e-6)

@@ -226,14 +226,14 @@ class StreamingVC:
         with torch.inference_mode():
             body, self._dec_state = self.codec.decoder(z[..., : n + xf - cut.crossfade], self._dec_state)
             tail, _ = self.codec.decoder(z[..., n + xf - cut.crossfade :], self._dec_state)
-        body, tail = body.reshape(-1).numpy(), tail.reshape(-1).numpy().copy()
+        # each chunk's audio carries its own gain; the held-back tail already has its chunk's
+        gain = 0.0 if silent else self.store.snapshot["gain"]
+        body, tail = body.reshape(-1).numpy() * gain, tail.reshape(-1).numpy() * gain
         if xf:
             fade = np.sin(0.5 * np.pi * (np.arange(xf * HOP) + 0.5) / (xf * HOP)).astype(np.float32) ** 2
-            body = body.copy()
             body[: xf * HOP] = fade * body[: xf * HOP] + (1.0 - fade) * self._tail
-        gain = 0.0 if silent else self.store.snapshot["gain"]
-        self._tail = tail * gain
-        return body * gain
+        self._tail = tail
+        return body
 
     def _watchdog(self) -> None:
         budget = self._geometry().chunk * FRAME_MS / 1000.0
