@@ -145,14 +145,14 @@ class StreamingVC:
         return z * self.models.latent_std[:, None] + self.models.latent_mean[:, None]
 
     def _warm_up(self, frames: int) -> None:
-        """The stream starts after `frames` of silence: context, decoder state and tail are real."""
+        """The stream starts after `frames` of silence: context and decoder state are real; the
+        held-back tail is that silence, gated like any quiet chunk."""
         with torch.inference_mode():
             z, self._enc_state = self.codec.encoder(torch.zeros(1, 1, frames * HOP), None)
             self._source.extend(self._normalize(z[0]).T)
             xf = self._held = self._geometry().crossfade
             _, self._dec_state = self.codec.decoder(z[..., : frames - xf], None)
-            tail, _ = self.codec.decoder(z[..., frames - xf :], self._dec_state)
-        self._tail = tail.reshape(-1).numpy().copy()
+        self._tail = np.zeros(xf * HOP, np.float32)
 
     def _cut(self, chunk: np.ndarray, cut: _Cut) -> None:
         if not np.isfinite(chunk).all():
