@@ -29,16 +29,16 @@ from pipelines.voice.checkpoint import load_voice
 from pipelines.voice.metrics import SpeakerClassifier, mcd_db, utterance_features
 from pipelines.voice.params import VOICE_PARAMS
 from pipelines.voice.reference import speaker_embedding
-from pipelines.voice.render import convert_offline
+from pipelines.voice.render import convert_offline, stream_through
 from pipelines.voice.stream import StreamingVC
 
 
-def stream(models, speaker, audio, params, block: int = 256):
+def stream(models, speaker, audio, params):
+    """The live path (watchdog off, as offline): output, compute seconds, latency report."""
     vc = StreamingVC(models, speaker, StateStore(VOICE_PARAMS, params), watchdog=False)
-    delay = len(vc._tail)
     t0 = time.perf_counter()
-    out = np.concatenate([vc.push(audio[i : i + block]) for i in range(0, audio.size, block)] + [vc.flush()])
-    return out[delay : delay + audio.size], time.perf_counter() - t0, vc.latency()
+    out = stream_through(vc, audio)
+    return out, time.perf_counter() - t0, vc.latency()
 
 
 def main() -> None:
@@ -64,7 +64,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     results = []
     for i in range(args.pairs):
-        target = (speakers_new if i % 2 else speakers_seen)[rng.integers(len(speakers_new if i % 2 else speakers_seen))]
+        pool = speakers_new if i % 2 else speakers_seen  # half the targets were never trained on
+        target = pool[rng.integers(len(pool))]
         source = rng.choice([s for s in speakers_seen if s != target])
         sentence = held_sentences[rng.integers(len(held_sentences))]
         reference = corpus.audio(root, by[(target, seen_sentences[rng.integers(len(seen_sentences))])])

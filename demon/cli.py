@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine import CORE_PARAMS, InputError
 from pipelines.errors import PipelineError
+from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
 from pipelines.video_sr.params import VIDEO_SR_PARAMS
 from pipelines.voice.params import VOICE_PARAMS
 
@@ -22,7 +23,6 @@ RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "shift", "solver", "so
 MAX_RENDER_SECONDS = 600.0
 OUTPUT_SUFFIXES = (".wav", ".flac")
 VIDEO_SR_FLAGS = ("steps", "strength", "seed", "velocity_scale")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms", "context_ms",
                "crossfade_ms", "vad_db", "gain")
 
@@ -123,13 +123,17 @@ def _demo(args) -> int:
                     seconds=args.seconds, out=args.out)
 
 
+def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(f"--out: use a {' or '.join(suffixes)} file, got {out.name!r}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out: folder {out.parent} does not exist")
+
+
 def _render_music(args) -> int:
     if not 0 < args.seconds <= MAX_RENDER_SECONDS:
         raise UsageError(f"--seconds: must lie in (0, {MAX_RENDER_SECONDS:g}], got {args.seconds:g}")
-    if args.out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"--out: use a {' or '.join(OUTPUT_SUFFIXES)} file, got {args.out.name!r}")
-    if not args.out.parent.is_dir():
-        raise UsageError(f"--out: folder {args.out.parent} does not exist")
+    _check_out(args.out, OUTPUT_SUFFIXES)
     if args.source is not None and not args.source.is_file():
         raise UsageError(f"--source: {args.source} is not a readable file")
     params = param_values(args, CORE_PARAMS, RENDER_PARAMS)
@@ -152,10 +156,7 @@ def _render_music(args) -> int:
 
 
 def _render_video_sr(args) -> int:
-    if args.out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise UsageError(f"--out: use a {' or '.join(VIDEO_SUFFIXES)} file, got {args.out.name!r}")
-    if not args.out.parent.is_dir():
-        raise UsageError(f"--out: folder {args.out.parent} does not exist")
+    _check_out(args.out, VIDEO_SUFFIXES)
     if args.input_format is None and not Path(args.input).is_file():
         raise UsageError(f"input: {args.input} is not a readable file")
     params = param_values(args, VIDEO_SR_PARAMS, VIDEO_SR_FLAGS)
@@ -171,10 +172,7 @@ def _render_video_sr(args) -> int:
 
 
 def _render_voice(args) -> int:
-    if args.out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"--out: use a {' or '.join(OUTPUT_SUFFIXES)} file, got {args.out.name!r}")
-    if not args.out.parent.is_dir():
-        raise UsageError(f"--out: folder {args.out.parent} does not exist")
+    _check_out(args.out, OUTPUT_SUFFIXES)
     for flag, path in (("input", args.input), ("--target", args.target)):
         if not path.is_file():
             raise UsageError(f"{flag}: {path} is not a readable file")

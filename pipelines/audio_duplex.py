@@ -61,10 +61,14 @@ class _Duplex:
         data = self._up(samples) if self._up is not None else samples
         return self.output.write(data)
 
-    def _exchange(self, indata: np.ndarray, outdata: np.ndarray) -> None:
+    @property
+    def finished(self) -> bool:
+        """A source that can end (a file) has ended; a device never does."""
+        return False
+
+    def _take_input(self, indata: np.ndarray) -> None:
         if self.input.write(indata) < len(indata):
             self.overflows += 1
-        self.output.read_into(outdata)
 
 
 class SoundDeviceDuplex(_Duplex):
@@ -99,8 +103,7 @@ class SoundDeviceDuplex(_Duplex):
     def _on_input(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
             self.underflows += 1
-        if self.input.write(indata) < len(indata):
-            self.overflows += 1
+        self._take_input(indata)
 
     def _on_output(self, outdata, frames, time_info, status) -> None:
         if status.output_underflow:
@@ -138,7 +141,8 @@ class NullDuplex(_Duplex):
                 if not self.loop:
                     break
                 pos = 0
-            self._exchange(self.source[pos : pos + n, None], out)
+            self._take_input(self.source[pos : pos + n, None])
+            self.output.read_into(out)
             self.heard.append(out[:, 0].copy())
             pos += n
             deadline, late = wait_until(deadline + period, period, self._stop)

@@ -27,6 +27,7 @@ import torch
 from controls.session import ControlSession
 from engine import InputError, Propagation, Ring, StateStore, StepState, request_from_state
 
+from ..ring_streams import slot_view
 from .codec import FRAME_RATE, decoder_fn
 from .dit import dit_denoiser
 from .live_params import LIVE_MUSIC_PARAMS, loop_frames
@@ -261,9 +262,7 @@ class LiveMusic:
         """What a front-end draws: the ring's slots with their sigmas, the loop and the playhead."""
         current = self.player.current
         period = current.frames * self.codec.geometry.hop if current is not None else 0
-        slots = [{"row": row, "request": rid, "step": step, "sigma": round(sigma, 4)}
-                 for rid, (row, step, sigma) in sorted(self.ring.in_flight().items(), key=lambda kv: kv[1][0])]
-        return {"ring": {"depth": self.ring.depth, "slots": slots}, "sample_rate": self.sample_rate,
+        return {"ring": {"depth": self.ring.depth, "slots": slot_view([self.ring])}, "sample_rate": self.sample_rate,
                 "playhead": self.player.position, "loop_samples": period}
 
     # ---- counters ----------------------------------------------------------------------

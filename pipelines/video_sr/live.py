@@ -22,6 +22,7 @@ import numpy as np
 from controls.session import ControlSession
 from engine import InputError, Propagation
 
+from ..ring_streams import slot_view
 from ..video_io import VideoReader
 from .checkpoint import VideoSRModels
 from .stream import StreamingSR, default_state
@@ -127,10 +128,9 @@ class LiveVideoSR:
 
     def view(self) -> dict[str, Any]:
         ring = self.sr.ring
-        slots = [] if ring is None else [
-            {"row": row, "request": rid, "step": step, "sigma": round(sigma, 4)}
-            for rid, (row, step, sigma) in sorted(ring.in_flight().items(), key=lambda kv: kv[1][0])]
-        return {"ring": {"depth": ring.depth if ring is not None else 0, "slots": slots}, "scale": self.sr.scale}
+        rings = [] if ring is None else [ring]
+        return {"ring": {"depth": ring.depth if ring is not None else 0, "slots": slot_view(rings)},
+                "scale": self.sr.scale}
 
     def status_line(self) -> str:
         c = self.live_counters()

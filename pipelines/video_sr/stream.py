@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from engine import InputError, Ring, StateStore, TorchDenoiser, request_from_state
 
+from ..ring_streams import depth_follows_steps
 from .checkpoint import VideoSRModels
 from .models import LATENT_CHANNELS
 from .quality import bicubic
@@ -63,7 +64,7 @@ class StreamingSR:
         self.models = models
         self.scale = models.scale
         self.store = store if store is not None else default_state(models)
-        self.denoiser = TorchDenoiser(models.refiner, lambda x, s, c: models.refiner(x, s, c))
+        self.denoiser = TorchDenoiser(models.refiner, models.refiner)
         self.ring: Ring | None = None
         self.size: tuple[int, int] | None = None  # LR (height, width) of this stream
         self._up_state = None
@@ -90,7 +91,7 @@ class StreamingSR:
             z_up, self._up_state = self.models.upsampler(lr, self._up_state)
         z_up = z_up[0, :, 0].clone()  # (C, h, w), owned by the request
         self._lr[self.frames_in] = lr  # for its bicubic base when it comes out
-        self._follow_steps()
+        depth_follows_steps(self.store)
         state = self.store.snapshot
         request = request_from_state(state, cond={"z_up": z_up}, source=z_up)
         self.ring.submit(request)
@@ -127,14 +128,6 @@ class StreamingSR:
         h, w = (n * self.scale // 4 for n in padded)  # the latent grid is HR / 4
         null = {"z_up": torch.zeros(LATENT_CHANNELS, h, w)}
         self.ring = Ring(self.denoiser, (LATENT_CHANNELS, h, w), store=self.store, null_cond=null)
-
-    def _follow_steps(self) -> None:
-        """Depth follows the step count: k steps need k slots for a frame in and out per tick.
-        (Beyond the ring's 16 slots, frames queue: more than 16 steps is not a live setting.)"""
-        state = self.store.snapshot
-        depth = min(state["steps"], int(self.store.registry["depth"].maximum))
-        if state["depth"] != depth:
-            self.store.set("depth", depth)
 
     def _collect(self, completions) -> list[np.ndarray]:
         last = self.ring.trace.last()

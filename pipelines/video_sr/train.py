@@ -9,7 +9,7 @@ the SR output is bicubic(LR) + decoder(z).
 2. one upsampler per scale (2x, 4x): LatentUpsampler maps LR clips onto the encoder's
    latents of r (latent L2 + L1 of the output through the frozen decoder);
 3. refiner, shared by both scales: SRDenoiser, flow matching from the upsampler's
-   estimate toward the HR latents: x_s = (1 - s) z_up + s noise with s <= SIGMA_MAX,
+   estimate toward the encoder's latents of r: x_s = (1 - s) z_up + s noise with s <= SIGMA_MAX,
    one Euler step to 0.
 Weights are safetensors (checkpoint.py); house.json records the held-out PSNR of
 each scale against bicubic, for several refiner start sigmas, and the training time.

@@ -18,6 +18,7 @@ from controls.session import ControlSession
 from engine import StateStore
 
 from ..audio_duplex import _Duplex
+from ..ring_streams import slot_view
 from .codec import HOP, SAMPLE_RATE
 from .params import VOICE_PARAMS
 from .stream import StreamingVC, VoiceModels
@@ -44,7 +45,7 @@ class LiveVoice:
             while not stop.is_set():
                 samples = self.duplex.read(block)
                 if samples is None:
-                    if getattr(self.duplex, "finished", False):
+                    if self.duplex.finished:
                         break
                     stop.wait(0.002)
                     continue
@@ -72,10 +73,7 @@ class LiveVoice:
         return counters
 
     def view(self) -> dict[str, Any]:
-        slots = [{"row": row, "request": rid, "step": step, "sigma": round(sigma, 4)}
-                 for ring in self.vc._rings.values()
-                 for rid, (row, step, sigma) in sorted(ring.in_flight().items(), key=lambda kv: kv[1][0])]
-        return {"ring": {"depth": self.store.snapshot["depth"], "slots": slots}}
+        return {"ring": {"depth": self.store.snapshot["depth"], "slots": slot_view(self.vc.rings.values())}}
 
     def status_line(self) -> str:
         c = self.live_counters()

@@ -60,5 +60,4 @@ def speaker_embedding(models: VoiceModels, encoder: SpeakerEncoder, audio: np.nd
     n = audio.size // codec.hop * codec.hop
     with torch.inference_mode():
         z = codec.encoder(torch.from_numpy(np.ascontiguousarray(audio[:n], np.float32))[None, None])[0][0]
-        z = (z - models.latent_mean[:, None]) / models.latent_std[:, None]
-        return encoder(z[None])[0].clone()
+        return encoder(models.normalize(z)[None])[0].clone()

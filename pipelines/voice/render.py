@@ -26,14 +26,16 @@ from .stream import StreamingVC, VoiceModels
 BLOCK = 512  # samples per push, as a sound card would deliver them
 
 
+def stream_through(vc: StreamingVC, audio: np.ndarray) -> np.ndarray:
+    """`audio` pushed through `vc` in device-sized blocks and flushed, aligned with the input."""
+    out = np.concatenate([vc.push(audio[i : i + BLOCK]) for i in range(0, audio.size, BLOCK)] + [vc.flush()])
+    return out[vc.delay : vc.delay + audio.size]
+
+
 def convert_stream(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarray,
                    params: Mapping[str, Any] | None = None) -> np.ndarray:
     """The stream's output for `audio`, aligned with it (the crossfade delay removed)."""
-    store = StateStore(VOICE_PARAMS, params)
-    vc = StreamingVC(models, speaker, store, watchdog=False)
-    delay = len(vc._tail)  # the warm-up tail: the stream's output starts that far behind
-    out = np.concatenate([vc.push(audio[i : i + BLOCK]) for i in range(0, audio.size, BLOCK)] + [vc.flush()])
-    return out[delay : delay + audio.size]
+    return stream_through(StreamingVC(models, speaker, StateStore(VOICE_PARAMS, params), watchdog=False), audio)
 
 
 def convert_offline(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarray,
@@ -44,14 +46,13 @@ def convert_offline(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarra
     x = torch.from_numpy(np.pad(audio, (0, n - audio.size)).astype(np.float32))[None, None]
     with torch.inference_mode():
         z, _ = models.codec.encoder(x)
-        z = (z[0] - models.latent_mean[:, None]) / models.latent_std[:, None]
-    denoiser = TorchDenoiser(models.converter, lambda x, s, c: models.converter(x, s, c))
+        z = models.normalize(z[0])
+    denoiser = TorchDenoiser(models.converter, models.converter)
     request = request_from_state(state, cond={"speaker": speaker}, source=z)
     done = run_alone(denoiser, request, tuple(z.shape), depth=1, state=state, frame_dim=1,
                      null_cond={"speaker": torch.zeros_like(speaker)})
-    latent = done.latent * models.latent_std[:, None] + models.latent_mean[:, None]
     with torch.inference_mode():
-        y, _ = models.codec.decoder(latent[None])
+        y, _ = models.codec.decoder(models.denormalize(done.latent)[None])
     return y.reshape(-1).numpy()[: audio.size] * state["gain"]
 
 

@@ -29,6 +29,7 @@ import torch
 
 from engine import Ring, StateStore, TorchDenoiser, request_from_state
 
+from ..ring_streams import depth_follows_steps
 from .codec import HOP, SAMPLE_RATE, VoiceCodec
 from .models import Converter
 from .params import VOICE_PARAMS
@@ -43,6 +44,13 @@ class VoiceModels:
     converter: Converter
     latent_mean: torch.Tensor  # (C,), the converter works on normalised latents
     latent_std: torch.Tensor  # (C,)
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """(C, T) codec latents -> the converter's space."""
+        return (z - self.latent_mean[:, None]) / self.latent_std[:, None]
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std[:, None] + self.latent_mean[:, None]
 
 
 @dataclass
@@ -70,11 +78,11 @@ class StreamingVC:
         self.codec = models.codec
         self.speaker = speaker.detach().reshape(-1).float()
         self.store = store if store is not None else StateStore(VOICE_PARAMS)
-        self.denoiser = TorchDenoiser(models.converter, lambda x, s, c: models.converter(x, s, c))
+        self.denoiser = TorchDenoiser(models.converter, models.converter)
         self.counters = VoiceCounters()
         self.watchdog = watchdog  # off for offline renders, where falling behind costs nothing
         self.compute_s: collections.deque[float] = collections.deque(maxlen=64)
-        self._rings: dict[int, Ring] = {}
+        self.rings: dict[int, Ring] = {}  # by window width (frames); an old one drains after a resize
         self._inbox = np.zeros(0, np.float32)
         max_context = int(VOICE_PARAMS["context_ms"].maximum) // FRAME_MS
         self._source = collections.deque(maxlen=max_context)  # recent normalised source frames (C,)
@@ -114,12 +122,17 @@ class StreamingVC:
         everything in flight and the held-back tail."""
         pad = -self._inbox.size % (self._geometry().chunk * HOP) if self._inbox.size else 0
         out = [self.push(np.zeros(pad, np.float32))] if pad else []
-        for ring in list(self._rings.values()):
+        for ring in list(self.rings.values()):
             out += self._collect(ring.run_until_idle())
         out.append(self._tail)
         self._tail = np.zeros(0, np.float32)
         audio = np.concatenate(out)
         return audio[: audio.size - pad]
+
+    @property
+    def delay(self) -> int:
+        """Samples the output runs behind the input (the crossfade held back since the start)."""
+        return self._delay
 
     def latency(self) -> dict[str, float]:
         """Algorithmic latency (chunk + crossfade + look-ahead) plus compute, device excluded, in ms."""
@@ -138,21 +151,16 @@ class StreamingVC:
         context = max(1, s["context_ms"] // FRAME_MS, self._held)
         return _Cut(chunk, context, min(s["crossfade_ms"] // FRAME_MS, context, chunk))
 
-    def _normalize(self, z: torch.Tensor) -> torch.Tensor:
-        return (z - self.models.latent_mean[:, None]) / self.models.latent_std[:, None]
-
-    def _denormalize(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self.models.latent_std[:, None] + self.models.latent_mean[:, None]
-
     def _warm_up(self, frames: int) -> None:
         """The stream starts after `frames` of silence: context and decoder state are real; the
         held-back tail is that silence, gated like any quiet chunk."""
         with torch.inference_mode():
             z, self._enc_state = self.codec.encoder(torch.zeros(1, 1, frames * HOP), None)
-            self._source.extend(self._normalize(z[0]).T)
+            self._source.extend(self.models.normalize(z[0]).T)
             xf = self._held = self._geometry().crossfade
             _, self._dec_state = self.codec.decoder(z[..., : frames - xf], None)
         self._tail = np.zeros(xf * HOP, np.float32)
+        self._delay = self._tail.size
 
     def _cut(self, chunk: np.ndarray, cut: _Cut) -> None:
         if not np.isfinite(chunk).all():
@@ -162,7 +170,7 @@ class StreamingVC:
         gated = 20 * np.log10(rms + 1e-12) < self.store.snapshot["vad_db"]
         with torch.inference_mode():
             z, self._enc_state = self.codec.encoder(torch.from_numpy(chunk)[None, None], self._enc_state)
-        frames = self._normalize(z[0])  # (C, N)
+        frames = self.models.normalize(z[0])  # (C, N)
         context = list(self._source)[-cut.context :]
         window = torch.cat([torch.stack(context, dim=1), frames], dim=1)
         self._source.extend(frames.T)
@@ -183,28 +191,22 @@ class StreamingVC:
         self._chunk_of[request.id] = number
 
     def _ring(self, width: int) -> Ring:
-        ring = self._rings.get(width)
+        ring = self.rings.get(width)
         if ring is None:
             c = self.models.latent_mean.numel()
             ring = Ring(self.denoiser, (c, width), store=self.store, frame_dim=1,
                         null_cond={"speaker": torch.zeros_like(self.speaker)})
-            self._rings[width] = ring
+            self.rings[width] = ring
             self.counters.rings += 1
         return ring
 
     def _tick(self) -> list[np.ndarray]:
-        self._follow_steps()
+        depth_follows_steps(self.store)
         out = []
-        for ring in list(self._rings.values()):
+        for ring in list(self.rings.values()):
             if ring.occupied or ring.queued:
                 out += self._collect(ring.tick())
         return out + self._collect([])
-
-    def _follow_steps(self) -> None:
-        state = self.store.snapshot
-        depth = min(state["steps"], int(self.store.registry["depth"].maximum))
-        if state["depth"] != depth:
-            self.store.set("depth", depth)
 
     def _collect(self, completions) -> list[np.ndarray]:
         for c in completions:
@@ -222,7 +224,7 @@ class StreamingVC:
         """Decode [crossfade | chunk] frames from the state saved before the tail, crossfade
         the tail held back, hold back the new tail."""
         xf, n = len(self._tail) // HOP, cut.chunk
-        z = self._denormalize(window[:, window.shape[1] - n - xf :])[None]
+        z = self.models.denormalize(window[:, window.shape[1] - n - xf :])[None]
         with torch.inference_mode():
             body, self._dec_state = self.codec.decoder(z[..., : n + xf - cut.crossfade], self._dec_state)
             tail, _ = self.codec.decoder(z[..., n + xf - cut.crossfade :], self._dec_state)
