@@ -2,8 +2,9 @@
 
     python -m pipelines.music.train_codec --data data/music --minutes 50 --out models/music_codec
 
-Loss: multi-resolution STFT (log magnitude + spectral convergence) plus a small
-waveform L1 and a small KL term on the latent distribution. Training stops after
+Loss: multi-resolution STFT (log magnitude over a floor near the median magnitude +
+spectral convergence), a chroma term (per-frame pitch-class profiles, so the latents
+must carry pitch), a small waveform L1 and a small KL term on the latent distribution. Training stops after
 `--minutes` of wall time; the card records the held-out metrics, the time and the
 command. Weights are saved as safetensors with the diffusers config beside them.
 """
@@ -20,7 +21,7 @@ import torch
 
 from .cards import write_card
 from .codec import SAMPLE_RATE, TINY_CODEC, build_codec, measure_geometry
-from ..losses import mrstft_loss
+from ..losses import chroma_loss, mrstft_loss
 from ..training import Budget
 from .corpus import load_split
 from .metrics import mrstft_distance, snr_db
@@ -50,6 +51,12 @@ def latent_stats(model, clips: np.ndarray) -> tuple[list[float], list[float]]:
     return z.mean(dim=-1).tolist(), z.std(dim=-1).clamp(min=1e-3).tolist()
 
 
+def reconstruction_loss(y: torch.Tensor, x: torch.Tensor, args: argparse.Namespace) -> torch.Tensor:
+    y = y[..., : x.shape[-1]]
+    return (mrstft_loss(y, x, floor=args.floor) + args.chroma * chroma_loss(y, x, SAMPLE_RATE)
+            + 0.1 * (y - x).abs().mean())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/music"))
@@ -59,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop-seconds", type=float, default=0.64)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--kl", type=float, default=1e-4)
+    ap.add_argument("--floor", type=float, default=0.05,
+                    help="magnitude floor inside the STFT loss's log (1e-5 weighs the noise floor like the partials)")
+    ap.add_argument("--chroma", type=float, default=1.0, help="weight of the chroma (pitch-class) loss")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-clips", type=int, default=24)
     ap.add_argument("--init", type=Path, default=None, help="continue from a VAE folder (e.g. models/music/vae)")
@@ -97,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                 posterior = model.encode(x).latent_dist
                 z = posterior.sample()  # still sampled: the DiT's latents are never exact means
             y = model.decoder(z)
-            loss = mrstft_loss(y, x) + 0.1 * (y - x).abs().mean()
+            loss = reconstruction_loss(y, x, args)
         else:
             posterior = model.encode(x).latent_dist
             y = model.decoder(posterior.sample())
-            loss = mrstft_loss(y, x) + 0.1 * (y - x).abs().mean() + args.kl * posterior.kl().mean()
+            loss = reconstruction_loss(y, x, args) + args.kl * posterior.kl().mean()
         budget.update(opt, model, loss)
     minutes = budget.elapsed / 60.0
     model.eval()
@@ -133,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     })
     write_card(args.out, "House music VAE (AutoencoderOobleck)",
                f"A tiny AutoencoderOobleck: 16 kHz mono, hop {geometry.hop} (25 latent frames/s), "
-               "16 latent channels, trained with multi-resolution STFT + L1 + KL losses.")
+               "16 latent channels, trained with multi-resolution STFT (log magnitudes over a floor) + chroma + L1 + KL losses.")
     print(json.dumps(metrics))
     return 0
 
