@@ -34,6 +34,29 @@ def add_param_flags(parser: argparse.ArgumentParser, registry: Registry, names: 
             parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text)
 
 
+def add_backend_args(parser: argparse.ArgumentParser) -> None:
+    """--backend (and TensorRT's --precision): where the denoiser runs; no silent fallback."""
+    from trt_builds.backends import BACKEND_NAMES
+
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", choices=BACKEND_NAMES, default="torch",
+                       help="denoiser backend: torch eager (default), torch-compile, ort (ONNX Runtime, CPU) "
+                            "or tensorrt (NVIDIA GPU, optional extra); exports and engines are cached")
+    group.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16",
+                       help="TensorRT engine precision (default fp16)")
+
+
+def on_backend(models, args: argparse.Namespace):
+    """The loaded models with their denoiser on the chosen backend."""
+    from pipelines.exports import with_backend
+    from trt_builds.backends import Backend
+
+    backend = Backend.parse(args.backend)
+    if backend is Backend.TENSORRT:
+        return with_backend(models, backend, precision=args.precision)
+    return with_backend(models, backend)
+
+
 def param_values(args: argparse.Namespace, registry: Registry, names: Iterable[str]) -> dict[str, Any]:
     """The flags the user gave, validated by the registry (InputError names the flag)."""
     out = {}

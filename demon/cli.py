@@ -9,11 +9,12 @@ from pathlib import Path
 
 from engine import CORE_PARAMS, InputError
 from pipelines.errors import PipelineError
+from trt_builds.errors import BackendError
 from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
 from pipelines.video_sr.params import VIDEO_SR_PARAMS
 from pipelines.voice.params import VOICE_PARAMS
 
-from .args import Parser, UsageError, add_param_flags, fail, param_values
+from .args import Parser, UsageError, add_backend_args, add_param_flags, fail, on_backend, param_values
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
 from .live_voice import add_live_voice_args, run_live_voice
@@ -47,6 +48,7 @@ def build_parser() -> Parser:
     music.add_argument("--source", type=Path, help="audio file to start from (any format FFmpeg reads)")
     music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
     music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+    add_backend_args(music)
     music.set_defaults(run=_render_music)
     video_sr = kinds.add_parser("video-sr", help="super-resolve a video 2x or 4x, streaming frame by frame")
     video_sr.add_argument("input", help="video file (any format FFmpeg reads), or a graph with --input-format lavfi")
@@ -55,6 +57,7 @@ def build_parser() -> Parser:
     add_param_flags(video_sr, VIDEO_SR_PARAMS, VIDEO_SR_FLAGS)
     video_sr.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
     video_sr.add_argument("--out", type=Path, required=True, help=f"output {' or '.join(VIDEO_SUFFIXES)} (H.264)")
+    add_backend_args(video_sr)
     video_sr.set_defaults(run=_render_video_sr)
     voice = kinds.add_parser("voice", help="convert a voice toward the speaker of a reference clip")
     voice.add_argument("input", type=Path, help="speech to convert (any audio file FFmpeg reads)")
@@ -62,6 +65,7 @@ def build_parser() -> Parser:
     add_param_flags(voice, VOICE_PARAMS, VOICE_FLAGS)
     voice.add_argument("--model", type=Path, help="voice model folder (default: the house models)")
     voice.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+    add_backend_args(voice)
     voice.set_defaults(run=_render_voice)
 
     live = sub.add_parser("live", help="play live, steered from OSC and MIDI")
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, InputError) as err:
         return fail(str(err))
-    except PipelineError as err:  # model folders, media files: the message names the file and reason
+    except (PipelineError, BackendError) as err:  # model folders, media files, backends: names the reason
         return fail(str(err))
     except KeyboardInterrupt:
         return 130
@@ -145,7 +149,7 @@ def _render_music(args) -> int:
     from pipelines.music.render import MusicJob, render_music
 
     start = time.perf_counter()
-    models = load_music_models(args.model)
+    models = on_backend(load_music_models(args.model), args)
     job = MusicJob(args.prompt, args.seconds, params, args.source)
     with ProgressBar() as bar:
         audio = render_music(models, job, bar.update)
@@ -164,7 +168,7 @@ def _render_video_sr(args) -> int:
     from pipelines.video_sr.checkpoint import load_video_sr
     from pipelines.video_sr.render import render_video_sr
 
-    models = load_video_sr(args.model, args.scale)
+    models = on_backend(load_video_sr(args.model, args.scale), args)
     with ProgressBar() as bar:
         stats = render_video_sr(models, args.input, args.out, params, bar.update, source_format=args.input_format)
     print(f"wrote {args.out} ({stats.frames} frames, {args.scale}x) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)")
@@ -182,6 +186,7 @@ def _render_voice(args) -> int:
 
     start = time.perf_counter()
     models, encoder = load_voice(args.model)
+    models = on_backend(models, args)
     done = render_voice(models, encoder, args.input, args.target, args.out, params)
     took = time.perf_counter() - start
     print(f"wrote {args.out} ({done['seconds']:.1f} s) in {took:.1f} s (rtf {took / max(done['seconds'], 1e-9):.2f})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .args import UsageError
+from .args import UsageError, add_backend_args, on_backend
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
 
 LIVE_FLAGS = ("prompt_a", "prompt_b", "prompt_blend", "guidance", "strength", "steps", "shift", "seed", "solver",
@@ -37,6 +37,7 @@ def add_live_music_args(parser) -> None:
     ctl.add_argument("--link", action="store_true",
                      help="join an Ableton Link session (needs the 'link' extra): tempo follows it and "
                           "bar-aligned loops (--loop-bars) start on its bars")
+    add_backend_args(parser)
     add_frontend_args(parser)
     parser.add_argument("--max-batch", type=int, help="rows per denoiser call (default: the whole ring)")
 
@@ -79,7 +80,7 @@ def run_live_music(args) -> int:
     from pipelines.music.models import load_music_models
 
     initial = initial_values(args, LIVE_MUSIC_PARAMS, LIVE_FLAGS)
-    models = load_music_models(args.model)
+    models = on_backend(load_music_models(args.model), args)
     sink = open_output(OutputConfig(models.codec.sample_rate, device=args.device, device_rate=args.samplerate,
                                     blocksize=args.blocksize, latency=args.latency), null=args.null_audio)
     live = LiveMusic(models, sink, initial=initial, source=args.source, max_batch=args.max_batch)

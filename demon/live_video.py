@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .args import UsageError, add_param_flags
+from .args import UsageError, add_param_flags, add_backend_args, on_backend
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
 
 LIVE_VIDEO_FLAGS = ("steps", "strength", "seed", "velocity_scale")
@@ -26,6 +26,7 @@ def add_live_video_sr_args(parser) -> None:
     add_param_flags(parser, VIDEO_SR_PARAMS, LIVE_VIDEO_FLAGS)
     parser.add_argument("--preview-hz", type=float, default=10.0, help="JPEG previews per second to the page")
     parser.add_argument("--preview-width", type=int, default=960, help="previews are scaled down to this width")
+    add_backend_args(parser)
     add_frontend_args(parser)
 
 
@@ -44,7 +45,7 @@ def run_live_video_sr(args) -> int:
     from pipelines.video_sr.live import LiveVideoSR
     from pipelines.video_sr.params import VIDEO_SR_PARAMS
 
-    models = load_video_sr(args.model, args.scale)
+    models = on_backend(load_video_sr(args.model, args.scale), args)
     live = LiveVideoSR(models, args.source, source_format=source_format, loop=not args.no_loop,
                        initial=initial_values(args, VIDEO_SR_PARAMS, LIVE_VIDEO_FLAGS),
                        preview_hz=args.preview_hz, preview_width=args.preview_width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .args import UsageError, add_param_flags
+from .args import UsageError, add_param_flags, add_backend_args, on_backend
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
 
 LIVE_VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms",
@@ -25,6 +25,7 @@ def add_live_voice_args(parser) -> None:
     audio.add_argument("--blocksize", type=int, default=160, help="frames per audio callback (default 160)")
     audio.add_argument("--null-audio", metavar="FILE", type=Path,
                        help="no sound card: FILE plays as the microphone at real-time pace")
+    add_backend_args(parser)
     add_frontend_args(parser)
 
 
@@ -47,6 +48,7 @@ def run_live_voice(args) -> int:
     from pipelines.voice.reference import speaker_embedding
 
     models, encoder = load_voice(args.model)
+    models = on_backend(models, args)
     speaker = speaker_embedding(models, encoder, read_audio(args.target, SAMPLE_RATE), name=str(args.target))
     config = DuplexConfig(SAMPLE_RATE, args.input_device, args.output_device, args.samplerate, args.blocksize)
     if args.null_audio is not None:

@@ -42,24 +42,25 @@ def build_dit(config: Mapping[str, Any] = TINY_DIT, seed: int = 0):
     return AceStepTransformer1DModel(**config).eval()
 
 
-def dit_denoiser(model) -> TorchDenoiser:
-    """Adapt the DiT's keyword call to `denoise(x, sigma, cond)`.
+def dit_call(model, x: torch.Tensor, sigma: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The DiT's keyword call as `(x, sigma, cond)`.
 
     cond holds `text` (B, L, encoder_hidden_size) and `context` (B, T, 2*C): the
     source latent and chunk mask that ACE-Step feeds beside the noisy latent.
     """
+    return model(
+        hidden_states=x,
+        timestep=sigma,
+        timestep_r=sigma,
+        encoder_hidden_states=cond["text"],
+        context_latents=cond["context"],
+        return_dict=False,
+    )[0]
 
-    def call(x: torch.Tensor, sigma: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return model(
-            hidden_states=x,
-            timestep=sigma,
-            timestep_r=sigma,
-            encoder_hidden_states=cond["text"],
-            context_latents=cond["context"],
-            return_dict=False,
-        )[0]
 
-    return TorchDenoiser(model, call)
+def dit_denoiser(model) -> TorchDenoiser:
+    """The DiT behind `denoise(x, sigma, cond)` on torch eager."""
+    return TorchDenoiser(model, lambda x, sigma, cond: dit_call(model, x, sigma, cond))
 
 
 TEXT_TOKENS = 8  # caption embedding tokens handed to cross-attention

@@ -29,7 +29,6 @@ from engine import InputError, Propagation, Ring, StateStore, StepState, request
 
 from ..ring_streams import slot_view
 from .codec import FRAME_RATE, decoder_fn
-from .dit import dit_denoiser
 from .live_params import LIVE_MUSIC_PARAMS, loop_frames
 from .models import MusicModels
 from .player import Loop, LoopPlayer
@@ -63,7 +62,7 @@ class LiveMusic:
         self.codec = models.codec
         self.sample_rate = self.codec.sample_rate
         self.block = BLOCK_FRAMES * self.codec.geometry.hop
-        self.denoiser = dit_denoiser(models.transformer)
+        self.denoiser = models.denoiser
         self.max_batch = max_batch
         self.player = LoopPlayer(decoder_fn(self.codec.vae), self.codec.geometry)
         self.counters = LiveCounters()

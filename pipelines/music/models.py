@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from engine import Denoiser
 from engine.windowed import DecoderGeometry
 
 from ..errors import ModelFolderError
@@ -60,6 +61,18 @@ class MusicModels:
     codec: LatentCodec
     transformer: torch.nn.Module
     card: dict
+    denoiser: Denoiser | None = None  # the DiT on its backend (torch eager unless with_backend chose another)
+
+    def __post_init__(self) -> None:
+        if self.denoiser is None:
+            from .dit import dit_denoiser
+
+            object.__setattr__(self, "denoiser", dit_denoiser(self.transformer))
+
+    def export_spec(self):
+        from ..exports import music_dit_spec
+
+        return music_dit_spec(self.transformer)
 
 
 def _check_part(folder: Path, part: str, class_name: str) -> Path:

@@ -15,7 +15,6 @@ from engine.windowed import decode_window
 
 from ..audio_io import read_audio
 from .codec import FRAME_RATE, decoder_fn, encode_mean
-from .dit import dit_denoiser
 from .models import MusicModels
 from .text import encode_captions, null_caption
 
@@ -60,7 +59,7 @@ def generate_latents(models: MusicModels, job: MusicJob, progress: Progress | No
     source = source_latents(models, job.source, frames) if job.source is not None else None
     if source is None and store.snapshot["strength"] < 1.0:
         raise InputError("strength", "below 1 needs a source to start from (--source FILE)")
-    ring = Ring(dit_denoiser(models.transformer), shape, store=store, null_cond=null)
+    ring = Ring(models.denoiser, shape, store=store, null_cond=null)
     request = request_from_state(store.snapshot, cond=cond, source=source)
     ring.submit(request)
     steps = request.schedule.steps

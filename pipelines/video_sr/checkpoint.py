@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from engine import Denoiser, TorchDenoiser
+
 from ..errors import ModelFolderError
 from ..weights import load_module, save_module
 from .models import CausalDecoder, LatentUpsampler, SRConfig, SRDenoiser
@@ -35,6 +37,16 @@ class VideoSRModels:
     decoder: CausalDecoder
     sigma: float  # the start sigma that measured best on held-out clips
     card: dict
+    denoiser: Denoiser | None = None  # the refiner on its backend (torch eager unless with_backend chose another)
+
+    def __post_init__(self) -> None:
+        if self.denoiser is None:
+            object.__setattr__(self, "denoiser", TorchDenoiser(self.refiner, self.refiner))
+
+    def export_spec(self):
+        from ..exports import video_sr_refiner_spec
+
+        return video_sr_refiner_spec(self.refiner)
 
 
 def save_models(folder: Path, modules: dict[str, torch.nn.Module], card: dict) -> None:

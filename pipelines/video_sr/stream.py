@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine import InputError, Ring, StateStore, TorchDenoiser, request_from_state
+from engine import InputError, Ring, StateStore, request_from_state
 
 from ..ring_streams import depth_follows_steps
 from .checkpoint import VideoSRModels
@@ -64,7 +64,7 @@ class StreamingSR:
         self.models = models
         self.scale = models.scale
         self.store = store if store is not None else default_state(models)
-        self.denoiser = TorchDenoiser(models.refiner, models.refiner)
+        self.denoiser = models.denoiser
         self.ring: Ring | None = None
         self.size: tuple[int, int] | None = None  # LR (height, width) of this stream
         self._up_state = None

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from engine import StateStore, TorchDenoiser, request_from_state, run_alone
+from engine import StateStore, request_from_state, run_alone
 
 from ..audio_io import read_audio, write_audio
 from .codec import HOP, SAMPLE_RATE
@@ -47,9 +47,8 @@ def convert_offline(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarra
     with torch.inference_mode():
         z, _ = models.codec.encoder(x)
         z = models.normalize(z[0])
-    denoiser = TorchDenoiser(models.converter, models.converter)
     request = request_from_state(state, cond={"speaker": speaker}, source=z)
-    done = run_alone(denoiser, request, tuple(z.shape), depth=1, state=state, frame_dim=1,
+    done = run_alone(models.denoiser, request, tuple(z.shape), depth=1, state=state, frame_dim=1,
                      null_cond={"speaker": torch.zeros_like(speaker)})
     with torch.inference_mode():
         y, _ = models.codec.decoder(models.denormalize(done.latent)[None])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine import Ring, StateStore, TorchDenoiser, request_from_state
+from engine import Denoiser, Ring, StateStore, TorchDenoiser, request_from_state
 
 from ..ring_streams import depth_follows_steps
 from .codec import HOP, SAMPLE_RATE, VoiceCodec
@@ -44,6 +44,16 @@ class VoiceModels:
     converter: Converter
     latent_mean: torch.Tensor  # (C,), the converter works on normalised latents
     latent_std: torch.Tensor  # (C,)
+    denoiser: Denoiser | None = None  # the converter on its backend (torch eager unless with_backend chose another)
+
+    def __post_init__(self) -> None:
+        if self.denoiser is None:
+            object.__setattr__(self, "denoiser", TorchDenoiser(self.converter, self.converter))
+
+    def export_spec(self):
+        from ..exports import voice_converter_spec
+
+        return voice_converter_spec(self.converter)
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         """(C, T) codec latents -> the converter's space."""
@@ -78,7 +88,7 @@ class StreamingVC:
         self.codec = models.codec
         self.speaker = speaker.detach().reshape(-1).float()
         self.store = store if store is not None else StateStore(VOICE_PARAMS)
-        self.denoiser = TorchDenoiser(models.converter, models.converter)
+        self.denoiser = models.denoiser
         self.counters = VoiceCounters()
         self.watchdog = watchdog  # off for offline renders, where falling behind costs nothing
         self.compute_s: collections.deque[float] = collections.deque(maxlen=64)

@@ -1,0 +1,242 @@
+"""ONNX export of a model part (a denoiser or a decoder window) with dynamic axes.
+
+An `ExportSpec` says what to export: a module called with positional tensors, the
+names of its inputs and outputs, and for each dynamic axis the profile it must serve
+(min / opt / max). Batch is always dynamic (1-16, the ring's padded batch); a length
+or size axis has the profile its pipeline states. The spec also makes example inputs
+of any size within the profiles, which the export traces at `opt` and the parity
+checks use at other sizes.
+
+Exports go through torch.export (`torch.onnx.export(dynamo=True)`), so the dynamic
+axes are symbolic in the graph rather than frozen at the traced size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import torch
+
+from .errors import BackendError
+
+EXPORT_VERSION = 1  # bump when the export code changes what a file holds
+OPSET = 18
+
+
+@dataclass(frozen=True)
+class AxisProfile:
+    """The range a dynamic axis must serve; TensorRT builds its optimisation profile from it.
+
+    `multiple`: the axis only takes multiples of it (the DiT's patch size, say).
+    """
+
+    min: int
+    opt: int
+    max: int
+    multiple: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min <= self.opt <= self.max:
+            raise ValueError(f"axis profile needs 1 <= min <= opt <= max, got {self}")
+        if any(v % self.multiple for v in (self.min, self.opt, self.max)):
+            raise ValueError(f"axis profile {self} is not in multiples of {self.multiple}")
+
+
+BATCH = AxisProfile(1, 2, 16)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """One exportable part of a model.
+
+    module:  called as module(*inputs) -> tensor or tuple of tensors
+    inputs / outputs: names in call order
+    axes:    input name -> {axis index: profile name}
+    profiles: profile name -> AxisProfile ("batch" is always one of them)
+    make_inputs: sizes (profile name -> value) -> example inputs, in call order
+    """
+
+    name: str
+    module: torch.nn.Module
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    axes: Mapping[str, Mapping[int, str]]
+    profiles: Mapping[str, AxisProfile]
+    make_inputs: Callable[[Mapping[str, int]], tuple[torch.Tensor, ...]]
+    kind: str = "denoiser"  # or "decoder": which bench goal applies
+    notes: str = ""
+
+    def sizes(self, which: str = "opt") -> dict[str, int]:
+        return {name: getattr(p, which) for name, p in self.profiles.items()}
+
+    def profile_json(self) -> dict:
+        return {name: [p.min, p.opt, p.max] for name, p in sorted(self.profiles.items())}
+
+
+def pad_to_multiples(spec: ExportSpec, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Zero-pad each axis whose profile takes only multiples (the DiT pads odd lengths the same way
+    inside; the backends crop the output back to x's shape)."""
+    out = []
+    for name, t in zip(spec.inputs, inputs):
+        pads = [0] * (2 * t.dim())
+        for axis, prof in spec.axes.get(name, {}).items():
+            need = -t.shape[axis] % spec.profiles[prof].multiple
+            pads[2 * (t.dim() - 1 - axis) + 1] = need
+        out.append(torch.nn.functional.pad(t, pads) if any(pads) else t)
+    return tuple(out)
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 over the module's parameters and buffers (names, dtypes, shapes, bytes)."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().contiguous().cpu()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_key(spec: ExportSpec) -> str:
+    """What an exported file depends on: weights, spec, profiles, torch and export versions."""
+    meta = {"name": spec.name, "inputs": spec.inputs, "outputs": spec.outputs,
+            "axes": {k: {str(a): p for a, p in v.items()} for k, v in spec.axes.items()},
+            "profiles": spec.profile_json(), "weights": weights_digest(spec.module),
+            "torch": torch.__version__, "export": EXPORT_VERSION, "opset": OPSET}
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _dynamic_shapes(spec: ExportSpec) -> dict[str, dict[int, torch.export.Dim]]:
+    dims = {name: torch.export.Dim(name, min=p.min, max=p.max) if p.multiple == 1
+            else p.multiple * torch.export.Dim(f"{name}_units", min=p.min // p.multiple, max=p.max // p.multiple)
+            for name, p in spec.profiles.items()}
+    return {inp: {axis: dims[prof] for axis, prof in spec.axes.get(inp, {}).items()} for inp in spec.inputs}
+
+
+def export_onnx(spec: ExportSpec, path: Path) -> Path:
+    """Export `spec` to `path` (written atomically: a failed export leaves no file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = spec.make_inputs(spec.sizes("opt"))
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        module = spec.module.eval()
+        # the exporter's notes (renamed axes, weight_norm's computed weights) are not the user's to act on
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, example, tmp, dynamo=True, input_names=list(spec.inputs),
+                              output_names=list(spec.outputs), dynamic_shapes=_named(spec),
+                              opset_version=OPSET, optimize=True, external_data=False, verbose=False)
+        os.replace(tmp, path)
+    except Exception as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise BackendError(f"ONNX export of {spec.name} failed: {type(err).__name__}: {err}".splitlines()[0]) from err
+    return path
+
+
+def _named(spec: ExportSpec) -> tuple:
+    """dynamic_shapes in the forward's argument structure: a `*rest` argument is one nested tuple."""
+    import inspect
+
+    shapes = [_dynamic_shapes(spec)[name] for name in spec.inputs]
+    params = list(inspect.signature(spec.module.forward).parameters.values())
+    if params and params[-1].kind is inspect.Parameter.VAR_POSITIONAL:
+        fixed = len(params) - 1
+        return (*shapes[:fixed], tuple(shapes[fixed:]))
+    return tuple(shapes)
+
+
+def cached_export(spec: ExportSpec, cache: Path) -> Path:
+    """The ONNX file for `spec`, exported once per export key and reused after."""
+    path = cache / "onnx" / f"{spec.name}-{export_key(spec)}.onnx"
+    if not path.is_file():
+        export_onnx(spec, path)
+    return path
+
+
+def default_cache() -> Path:
+    """$DEMON_CACHE, else ~/.cache/demon: exports and engines are per machine, never committed."""
+    return Path(os.environ.get("DEMON_CACHE") or Path.home() / ".cache" / "demon")
+
+
+class StatefulPart(torch.nn.Module):
+    """A streaming module `forward(x, state) -> (y, state)` with its state as flat tensors.
+
+    ONNX has no nested lists: the state's tensors become inputs `state_i` and outputs
+    `next_state_i`. A zero state equals the module's own None state (its first call).
+    """
+
+    def __init__(self, module: torch.nn.Module, treespec):
+        super().__init__()
+        self.module = module
+        self.treespec = treespec
+
+    def forward(self, x: torch.Tensor, *leaves: torch.Tensor):
+        y, state = self.module(x, _unflatten(list(leaves), self.treespec))
+        return (y, *_flatten(state)[0])
+
+
+def _flatten(tree) -> tuple[list[torch.Tensor], object]:
+    """Nested lists/tuples of tensors and Nones -> (tensors, structure); Nones carry no tensor."""
+    if tree is None:
+        return [], None
+    if isinstance(tree, torch.Tensor):
+        return [tree], "tensor"
+    leaves, parts = [], []
+    for item in tree:
+        sub, structure = _flatten(item)
+        leaves += sub
+        parts.append(structure)
+    return leaves, (type(tree), parts)
+
+
+def _unflatten(leaves: list[torch.Tensor], structure):
+    if structure is None:
+        return None
+    if structure == "tensor":
+        return leaves.pop(0)
+    kind, parts = structure
+    return kind(_unflatten(leaves, p) for p in parts)
+
+
+def stateful_spec(name: str, module: torch.nn.Module, x_axes: Mapping[int, str],
+                  profiles: Mapping[str, AxisProfile], make_x: Callable[[Mapping[str, int]], torch.Tensor],
+                  kind: str = "decoder", notes: str = "") -> ExportSpec:
+    """An ExportSpec for a streaming module; which state axes follow which profile is found
+    by running it at the `opt` sizes and again with each profile moved by one step."""
+    def state_leaves(sizes):
+        with torch.no_grad():
+            _, state = module(make_x(sizes), None)
+        return _flatten(state)
+
+    opt = {n: p.opt for n, p in profiles.items()}
+    leaves, treespec = state_leaves(opt)
+    axes: dict[str, dict[int, str]] = {"x": dict(x_axes)}
+    for prof, p in profiles.items():
+        moved = state_leaves({**opt, prof: p.opt + p.multiple if p.opt < p.max else p.opt - p.multiple})[0]
+        for i, (a, b) in enumerate(zip(leaves, moved)):
+            for axis, (la, lb) in enumerate(zip(a.shape, b.shape)):
+                if la != lb:
+                    axes.setdefault(f"state_{i}", {})[axis] = prof
+    n = len(leaves)
+
+    def make_inputs(sizes):
+        return (make_x(sizes), *(torch.zeros_like(t) for t in state_leaves(sizes)[0]))
+
+    return ExportSpec(name=name, module=StatefulPart(module, treespec).eval(),
+                      inputs=("x", *(f"state_{i}" for i in range(n))), outputs=("y", *(f"next_state_{i}" for i in range(n))),
+                      axes=axes, profiles=profiles, make_inputs=make_inputs, kind=kind, notes=notes)
