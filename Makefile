@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/music_quality.py
 	$(PY) bench/live_music.py
 	$(PY) bench/video_sr.py
+	$(PY) bench/backends.py
 
 # Reproducing the house music models (about 2 h on 2 cores): corpus, then VAE, then DiT.
 music-data: setup

@@ -80,6 +80,13 @@ def build_parser() -> Parser:
     add_live_voice_args(live_voice)
     live_voice.set_defaults(run=run_live_voice)
 
+    build = sub.add_parser("build-trt", help="export the house models to ONNX and build their TensorRT engines (cached)")
+    build.add_argument("--pipelines", default="music,video-sr,voice", help="comma-separated: music, video-sr, voice")
+    build.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16", help="engine precision")
+    build.add_argument("--onnx-only", action="store_true", help="export the ONNX files only (no GPU needed)")
+    build.add_argument("--cache", type=Path, help="cache folder (default $DEMON_CACHE or ~/.cache/demon)")
+    build.set_defaults(run=_build_trt)
+
     params = sub.add_parser("params", help="list the parameter registry (also the OSC addresses /demon/<name>)")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")
     params.set_defaults(run=_params)
@@ -125,6 +132,35 @@ def _demo(args) -> int:
 
     return run_demo(param_values(args, CORE_PARAMS, DEMO_PARAMS), requests=args.requests,
                     seconds=args.seconds, out=args.out)
+
+
+PIPELINES = ("music", "video-sr", "voice")
+
+
+def _build_trt(args) -> int:
+    which = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
+    unknown = [p for p in which if p not in PIPELINES]
+    if unknown or not which:
+        raise UsageError(f"--pipelines: choose from {', '.join(PIPELINES)}, got {args.pipelines!r}")
+    from pipelines.exports import house_specs
+    from trt_builds.export import cached_export, default_cache
+
+    cache = args.cache or default_cache()
+    if not args.onnx_only:
+        from trt_builds.tensorrt import cached_engine, require_gpu
+
+        require_gpu("demon build-trt")  # before any export: no GPU is one line, not minutes of work first
+    for spec in house_specs(which):
+        start = time.perf_counter()
+        print(f"{spec.name}: ONNX export, profiles {spec.profile_json()}", file=sys.stderr, flush=True)
+        onnx_path = cached_export(spec, cache)
+        line = f"{spec.name}: {onnx_path}"
+        if not args.onnx_only:
+            engine, key, built = cached_engine(spec, cache, args.precision,
+                                               lambda s: print(f"  {s}", file=sys.stderr, flush=True))
+            line += f" -> {engine} ({'built' if built else 'cached'}, key {key.digest()})"
+        print(f"{line} in {time.perf_counter() - start:.1f} s", flush=True)
+    return 0
 
 
 def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:

@@ -214,3 +214,25 @@ def test_cli_renders_on_ort_like_eager_and_refuses_tensorrt_here(tiny_models, tm
         err = capsys.readouterr().err.strip()
         assert err.startswith("demon: error: --backend tensorrt needs an NVIDIA GPU") and "\n" not in err
         assert not out.exists()
+
+
+def test_build_trt_cli(tmp_path, capsys, monkeypatch):
+    """--onnx-only exports the house parts into the cache (no GPU needed) and a second run reuses them;
+    without --onnx-only a machine with no GPU gets one line and exit 2."""
+    from demon.cli import main
+
+    cache = tmp_path / "cache"
+    assert main(["build-trt", "--pipelines", "video-sr", "--onnx-only", "--cache", str(cache)]) == 0
+    files = sorted(p.name for p in (cache / "onnx").glob("*.onnx"))
+    assert [f.split("-")[0] for f in files] == ["video_sr_decoder", "video_sr_refiner"]
+    stamps = {p: p.stat().st_mtime_ns for p in (cache / "onnx").glob("*.onnx")}
+    assert main(["build-trt", "--pipelines", "video-sr", "--onnx-only", "--cache", str(cache)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (cache / "onnx").glob("*.onnx")} == stamps
+    capsys.readouterr()
+    assert main(["build-trt", "--pipelines", "music,nope", "--cache", str(cache)]) == 2
+    assert "--pipelines: choose from" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["build-trt", "--pipelines", "video-sr", "--cache", str(cache)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == ("demon: error: demon build-trt needs an NVIDIA GPU with CUDA; none is visible here "
+                       "(torch.cuda.is_available() is False)")

@@ -25,15 +25,15 @@ from .errors import BackendError
 from .export import ExportSpec, cached_export, export_onnx, file_digest, pad_to_multiples
 
 
-def require_gpu():
+def require_gpu(what: str = "--backend tensorrt"):
     """The tensorrt module, or one clear line saying what is missing."""
     if not torch.cuda.is_available():
-        raise BackendError("--backend tensorrt needs an NVIDIA GPU with CUDA; none is visible here "
+        raise BackendError(f"{what} needs an NVIDIA GPU with CUDA; none is visible here "
                            "(torch.cuda.is_available() is False)")
     try:
         import tensorrt as trt
     except ImportError as err:
-        raise BackendError(f"--backend tensorrt needs TensorRT: pip install 'demon[tensorrt]' ({err})") from None
+        raise BackendError(f"{what} needs TensorRT: pip install 'demon[tensorrt]' ({err})") from None
     return trt
 
 
