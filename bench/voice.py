@@ -24,6 +24,7 @@ import numpy as np
 from common import emit
 
 from engine import StateStore
+from pipelines.exports import with_backend
 from pipelines.voice import corpus
 from pipelines.voice.checkpoint import load_voice
 from pipelines.voice.metrics import SpeakerClassifier, mcd_db, utterance_features
@@ -31,6 +32,7 @@ from pipelines.voice.params import VOICE_PARAMS
 from pipelines.voice.reference import speaker_embedding
 from pipelines.voice.render import convert_offline, stream_through
 from pipelines.voice.stream import StreamingVC
+from trt_builds.backends import Backend
 
 
 def stream(models, speaker, audio, params):
@@ -48,9 +50,11 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=24)
     ap.add_argument("--chunk-ms", type=int, default=None)
     ap.add_argument("--strength", type=float, default=None)
+    ap.add_argument("--backend", default="torch", help="the converter's backend: torch, torch-compile, ort")
     args = ap.parse_args()
     root = Path(args.data)
     models, encoder = load_voice(args.model)
+    models = with_backend(models, Backend.parse(args.backend))
     params = {k: v for k, v in (("chunk_ms", args.chunk_ms), ("strength", args.strength)) if v is not None}
     rows = corpus.rows(root)
     by = {(r["speaker"], r["sentence"]): r for r in rows}
@@ -79,7 +83,8 @@ def main() -> None:
                         "latency": latency, "new_target": bool(i % 2)})
     lat = results[-1]["latency"]
     compute = float(np.median([r["latency"]["compute_ms"] for r in results]))
-    tags = {"pairs": len(results), "chunk_ms": lat["chunk_ms"], "crossfade_ms": lat["crossfade_ms"]}
+    tags = {"pairs": len(results), "chunk_ms": lat["chunk_ms"], "crossfade_ms": lat["crossfade_ms"],
+            "backend": args.backend}
     emit("voice", "latency_ms", lat["algorithmic_ms"] + compute, "ms", algorithmic_ms=lat["algorithmic_ms"],
          lookahead_ms=lat["lookahead_ms"], compute_ms=round(compute, 2), **tags)
     emit("voice", "rtf", float(np.median([r["rtf"] for r in results])), "", **tags)
