@@ -7,10 +7,16 @@ or size profiles:
   music_dit           frames 16-3000 (opt 750 = 30 s at 25 frames/s), even (patch size 2);
                       caption tokens 1-64 (opt 24, the padded caption length)
   music_vae_decoder   latent frames 1-3000 (opt 64: one tick of playback plus its halo)
-  video_sr_refiner    latent grid 8-288 x 8-512 (opt 68 x 120 = 480x270 in, 4x)
+  video_sr_refiner    latent grid 8-288 x 8-512 (opt 270 x 480: 1920x1080 out, from 480x270 at 4x
+                      or 960x540 at 2x)
   video_sr_decoder    one frame, the same grid, with its cached temporal state
+  video_sr_upsampler  one LR frame (the latent grid times 4 / scale), with its cached state
   voice_converter     latent frames 4-256 (opt 12 = 40 ms chunk + 80 ms context)
+  voice_encoder       samples 160-10240 in whole 10 ms frames (opt 640 = one 40 ms chunk), with state
   voice_decoder       latent frames 1-64 (opt 4 = one 40 ms chunk), with its cached state
+
+On ONNX Runtime the streaming parts (voice encoder and decoder, video upsampler and
+decoder) run on it too, so a stream's whole per-chunk work leaves torch eager.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ class CondModule(torch.nn.Module):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, *conds: torch.Tensor) -> torch.Tensor:
         cond = dict(zip(self.keys, conds))
         return self.call(self.module, x, sigma, cond) if self.call else self.module(x, sigma, cond)
+
+
+LATENT_GRID = {"batch": BATCH, "height": AxisProfile(8, 270, 288), "width": AxisProfile(8, 480, 512)}
 
 
 def _randn(*shape: int) -> torch.Tensor:
@@ -82,7 +91,7 @@ def music_decoder_spec(vae) -> ExportSpec:
 def video_sr_refiner_spec(refiner) -> ExportSpec:
     from .video_sr.models import LATENT_CHANNELS
 
-    profiles = {"batch": BATCH, "height": AxisProfile(8, 68, 288), "width": AxisProfile(8, 120, 512)}
+    profiles = LATENT_GRID
     axes = {0: "batch", 2: "height", 3: "width"}
 
     def make(s):
@@ -96,9 +105,23 @@ def video_sr_refiner_spec(refiner) -> ExportSpec:
 def video_sr_decoder_spec(decoder) -> ExportSpec:
     from .video_sr.models import LATENT_CHANNELS
 
-    profiles = {"batch": BATCH, "height": AxisProfile(8, 68, 288), "width": AxisProfile(8, 120, 512)}
+    profiles = LATENT_GRID
     return stateful_spec("video_sr_decoder", decoder.eval(), {0: "batch", 3: "height", 4: "width"}, profiles,
                          lambda s: _randn(s["batch"], LATENT_CHANNELS, 1, s["height"], s["width"]))
+
+
+def video_sr_upsampler_spec(upsampler, scale: int) -> ExportSpec:
+    f = 4 // scale  # LR pixels per latent cell
+    profiles = {"batch": BATCH, **{k: AxisProfile(p.min * f, p.opt * f, p.max * f, multiple=f)
+                                  for k, p in LATENT_GRID.items() if k != "batch"}}
+    return stateful_spec(f"video_sr_upsampler_x{scale}", upsampler.eval(), {0: "batch", 3: "height", 4: "width"},
+                         profiles, lambda s: torch.rand(s["batch"], 3, 1, s["height"], s["width"]), kind="encoder")
+
+
+def voice_encoder_spec(codec) -> ExportSpec:
+    profiles = {"batch": BATCH, "samples": AxisProfile(160, 640, 10240, multiple=160)}
+    return stateful_spec("voice_encoder", codec.encoder.eval(), {0: "batch", 2: "samples"}, profiles,
+                         lambda s: 0.1 * _randn(s["batch"], 1, s["samples"]), kind="encoder")
 
 
 def voice_converter_spec(converter) -> ExportSpec:
@@ -127,7 +150,15 @@ def with_backend(models, backend: Backend, **options):
     """The same model bundle with its denoiser on `backend` (one line of error where it cannot run)."""
     if backend is Backend.TORCH:
         return models
-    return dataclasses.replace(models, denoiser=make_denoiser(backend, models.export_spec(), models.denoiser, **options))
+    models = dataclasses.replace(models, denoiser=make_denoiser(backend, models.export_spec(), models.denoiser, **options))
+    if backend is Backend.ORT and hasattr(models, "streaming_specs"):
+        from trt_builds.export import default_cache
+        from trt_builds.ort import OrtStateful
+
+        cache = options.get("cache") or default_cache()
+        parts = {field: OrtStateful(spec, cache, options.get("threads")) for field, spec in models.streaming_specs().items()}
+        models = dataclasses.replace(models, **parts)
+    return models
 
 
 def house_specs(which: tuple[str, ...] = ("music", "video-sr", "voice")) -> Iterator[ExportSpec]:
@@ -144,9 +175,11 @@ def house_specs(which: tuple[str, ...] = ("music", "video-sr", "voice")) -> Iter
         v = load_video_sr(None, 4)
         yield video_sr_refiner_spec(v.refiner)
         yield video_sr_decoder_spec(v.decoder)
+        yield video_sr_upsampler_spec(v.upsampler, 4)
     if "voice" in which:
         from .voice.checkpoint import load_voice
 
         models, _ = load_voice()
         yield voice_converter_spec(models.converter)
+        yield voice_encoder_spec(models.codec)
         yield voice_decoder_spec(models.codec)

@@ -224,7 +224,7 @@ def test_build_trt_cli(tmp_path, capsys, monkeypatch):
     cache = tmp_path / "cache"
     assert main(["build-trt", "--pipelines", "video-sr", "--onnx-only", "--cache", str(cache)]) == 0
     files = sorted(p.name for p in (cache / "onnx").glob("*.onnx"))
-    assert [f.split("-")[0] for f in files] == ["video_sr_decoder", "video_sr_refiner"]
+    assert [f.split("-")[0] for f in files] == ["video_sr_decoder", "video_sr_refiner", "video_sr_upsampler_x4"]
     stamps = {p: p.stat().st_mtime_ns for p in (cache / "onnx").glob("*.onnx")}
     assert main(["build-trt", "--pipelines", "video-sr", "--onnx-only", "--cache", str(cache)]) == 0
     assert {p: p.stat().st_mtime_ns for p in (cache / "onnx").glob("*.onnx")} == stamps
@@ -236,3 +236,48 @@ def test_build_trt_cli(tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err.strip()
         assert err == ("demon: error: demon build-trt needs an NVIDIA GPU with CUDA; none is visible here "
                        "(torch.cuda.is_available() is False)")
+
+
+def test_voice_stream_on_ort_matches_torch(tiny_voice, tmp_path):
+    """--backend ort moves the converter and the streaming codec halves; the stream's output stays
+    the torch stream's (within float rounding), chunk borders and crossfades included."""
+    import numpy as np
+
+    from engine import StateStore
+    from pipelines.exports import with_backend
+    from pipelines.voice.checkpoint import load_voice
+    from pipelines.voice.params import VOICE_PARAMS
+    from pipelines.voice.render import stream_through
+    from pipelines.voice.stream import StreamingVC
+    from trt_builds.ort import OrtStateful
+
+    models, _ = load_voice(tiny_voice)
+    ort = with_backend(models, Backend.ORT, cache=tmp_path, threads=1)
+    assert isinstance(ort.encode, OrtStateful) and isinstance(ort.decode, OrtStateful)
+    t = np.arange(16000 * 2) / 16000
+    audio = (0.3 * np.sin(2 * np.pi * 150 * t) * (t % 0.5 < 0.3)).astype(np.float32)
+    speaker = torch.nn.functional.normalize(torch.randn(models.converter.blocks[0].film.in_features - 32), dim=0)
+    outs = [stream_through(StreamingVC(m, speaker, StateStore(VOICE_PARAMS, {"seed": 1}), watchdog=False), audio)
+            for m in (models, ort)]
+    assert outs[0].shape == outs[1].shape and np.abs(outs[0]).max() > 0.01
+    assert np.abs(outs[0] - outs[1]).max() < 1e-3
+
+
+def test_video_stream_on_ort_matches_torch(tiny_video_sr, tmp_path):
+    import numpy as np
+
+    from pipelines.exports import with_backend
+    from pipelines.video_sr.checkpoint import load_video_sr
+    from pipelines.video_sr.stream import StreamingSR
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (20, 28, 3), dtype=np.uint8) for _ in range(4)]
+    for scale in (2, 4):
+        models = load_video_sr(tiny_video_sr, scale)
+        outs = []
+        for m in (models, with_backend(models, Backend.ORT, cache=tmp_path, threads=1)):
+            sr = StreamingSR(m)
+            out = [y for f in frames for y in sr.push(f)] + sr.flush()
+            outs.append(np.stack(out).astype(int))
+        assert outs[0].shape == outs[1].shape == (4, 20 * scale, 28 * scale, 3)
+        assert np.abs(outs[0] - outs[1]).max() <= 1  # uint8 rounding of float-identical frames

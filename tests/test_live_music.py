@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from engine import Propagation
 from engine.windowed import DecoderGeometry
 from pipelines.audio_out import NullSink, OutputConfig
 from pipelines.music.live import LiveMusic

@@ -3,7 +3,6 @@ every kind of bad packet is counted and dropped while the server keeps serving."
 
 import json
 import socket
-import struct
 import time
 
 import pytest

@@ -1,6 +1,5 @@
 """Streaming voice conversion: chunks on the ring, crossfaded borders, live sizes, gating, watchdog."""
 
-import collections
 import time
 
 import numpy as np

@@ -58,7 +58,8 @@ class ExportSpec:
 
     module:  called as module(*inputs) -> tensor or tuple of tensors
     inputs / outputs: names in call order
-    axes:    input name -> {axis index: profile name}
+    axes:    input name -> {axis index: profile name, or "name/k" for an axis k times smaller
+                    (a streaming state after a stride)}
     profiles: profile name -> AxisProfile ("batch" is always one of them)
     make_inputs: sizes (profile name -> value) -> example inputs, in call order
     """
@@ -80,14 +81,21 @@ class ExportSpec:
         return {name: [p.min, p.opt, p.max] for name, p in sorted(self.profiles.items())}
 
 
+def split_axis(key: str) -> tuple[str, int]:
+    """"height" -> ("height", 1); "height/2" -> ("height", 2)."""
+    name, _, div = key.partition("/")
+    return name, int(div or 1)
+
+
 def pad_to_multiples(spec: ExportSpec, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     """Zero-pad each axis whose profile takes only multiples (the DiT pads odd lengths the same way
     inside; the backends crop the output back to x's shape)."""
     out = []
     for name, t in zip(spec.inputs, inputs):
         pads = [0] * (2 * t.dim())
-        for axis, prof in spec.axes.get(name, {}).items():
-            need = -t.shape[axis] % spec.profiles[prof].multiple
+        for axis, key in spec.axes.get(name, {}).items():
+            prof, div = split_axis(key)
+            need = -t.shape[axis] % (spec.profiles[prof].multiple // div)
             pads[2 * (t.dim() - 1 - axis) + 1] = need
         out.append(torch.nn.functional.pad(t, pads) if any(pads) else t)
     return tuple(out)
@@ -121,10 +129,16 @@ def export_key(spec: ExportSpec) -> str:
 
 
 def _dynamic_shapes(spec: ExportSpec) -> dict[str, dict[int, torch.export.Dim]]:
-    dims = {name: torch.export.Dim(name, min=p.min, max=p.max) if p.multiple == 1
-            else p.multiple * torch.export.Dim(f"{name}_units", min=p.min // p.multiple, max=p.max // p.multiple)
-            for name, p in spec.profiles.items()}
-    return {inp: {axis: dims[prof] for axis, prof in spec.axes.get(inp, {}).items()} for inp in spec.inputs}
+    units = {name: torch.export.Dim(name if p.multiple == 1 else f"{name}_units",
+                                    min=p.min // p.multiple, max=p.max // p.multiple)
+             for name, p in spec.profiles.items()}
+
+    def dim(key: str):
+        prof, div = split_axis(key)
+        step = spec.profiles[prof].multiple // div  # an axis k times smaller moves in steps of multiple / k
+        return units[prof] if step == 1 else step * units[prof]
+
+    return {inp: {axis: dim(key) for axis, key in spec.axes.get(inp, {}).items()} for inp in spec.inputs}
 
 
 def export_onnx(spec: ExportSpec, path: Path) -> Path:
@@ -144,8 +158,15 @@ def export_onnx(spec: ExportSpec, path: Path) -> Path:
         os.replace(tmp, path)
     except Exception as err:
         Path(tmp).unlink(missing_ok=True)
-        raise BackendError(f"ONNX export of {spec.name} failed: {type(err).__name__}: {err}".splitlines()[0]) from err
+        raise BackendError(f"ONNX export of {spec.name} failed: {_summary(err)}") from err
     return path
+
+
+def _summary(err: Exception) -> str:
+    """The exporter's one-line cause (its message opens with generic advice and colour codes)."""
+    text = str(err.__cause__ or err)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("<class ")]
+    return (lines[0] if lines else f"{type(err).__name__}: {text.splitlines()[0] if text else ''}")[:300]
 
 
 def _named(spec: ExportSpec) -> tuple:
@@ -227,11 +248,15 @@ def stateful_spec(name: str, module: torch.nn.Module, x_axes: Mapping[int, str],
     leaves, treespec = state_leaves(opt)
     axes: dict[str, dict[int, str]] = {"x": dict(x_axes)}
     for prof, p in profiles.items():
-        moved = state_leaves({**opt, prof: p.opt + p.multiple if p.opt < p.max else p.opt - p.multiple})[0]
+        step = p.multiple if p.opt + p.multiple <= p.max else -p.multiple
+        moved = state_leaves({**opt, prof: p.opt + step})[0]
         for i, (a, b) in enumerate(zip(leaves, moved)):
             for axis, (la, lb) in enumerate(zip(a.shape, b.shape)):
                 if la != lb:
-                    axes.setdefault(f"state_{i}", {})[axis] = prof
+                    div = round(p.opt / la)  # a state after a stride is that many times smaller
+                    if la * div != p.opt or abs(lb - la) * div != p.multiple:
+                        raise ValueError(f"{name}: state {i} axis {axis} does not follow {prof} ({la} vs {p.opt})")
+                    axes.setdefault(f"state_{i}", {})[axis] = prof if div == 1 else f"{prof}/{div}"
     n = len(leaves)
 
     def make_inputs(sizes):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .errors import BackendError
-from .export import ExportSpec, cached_export, pad_to_multiples
+from .export import ExportSpec, cached_export, pad_to_multiples, split_axis
 
 
 def cpu_threads() -> int:
@@ -57,6 +57,29 @@ class OrtPart:
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feeds = {name: np.ascontiguousarray(t.detach().cpu().numpy()) for name, t in zip(self.spec.inputs, inputs)}
         return tuple(torch.from_numpy(o) for o in self.session.run(None, feeds))
+
+
+class OrtStateful:
+    """A streaming part called like its torch module: `(x, state) -> (y, state)`.
+
+    The state is the flat list of tensors the export threads through; None (the first
+    call) is a zero state of the right sizes, which is what the torch modules start from.
+    """
+
+    def __init__(self, spec: ExportSpec, cache: Path, threads: int | None = None):
+        self.part = OrtPart(spec, cached_export(spec, cache), threads)
+        self.spec = spec
+        self._zeros: dict[tuple, list[torch.Tensor]] = {}
+
+    def __call__(self, x: torch.Tensor, state: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, list]:
+        if state is None:
+            sizes = {**self.spec.sizes("opt"), **{split_axis(p)[0]: x.shape[a] for a, p in self.spec.axes["x"].items()}}
+            key = tuple(sorted(sizes.items()))
+            if key not in self._zeros:
+                self._zeros[key] = list(self.spec.make_inputs(sizes)[1:])
+            state = self._zeros[key]
+        y, *new = self.part(x.float(), *state)
+        return y, new
 
 
 class OrtDenoiser:

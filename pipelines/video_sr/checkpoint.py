@@ -48,6 +48,12 @@ class VideoSRModels:
 
         return video_sr_refiner_spec(self.refiner)
 
+    def streaming_specs(self) -> dict:
+        from ..exports import video_sr_decoder_spec, video_sr_upsampler_spec
+
+        return {"upsampler": video_sr_upsampler_spec(self.upsampler, self.scale),
+                "decoder": video_sr_decoder_spec(self.decoder)}
+
 
 def save_models(folder: Path, modules: dict[str, torch.nn.Module], card: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import time
+from typing import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,15 +46,27 @@ class VoiceModels:
     latent_mean: torch.Tensor  # (C,), the converter works on normalised latents
     latent_std: torch.Tensor  # (C,)
     denoiser: Denoiser | None = None  # the converter on its backend (torch eager unless with_backend chose another)
+    # the streaming codec halves, `(x, state) -> (y, state)`: the codec's own modules unless a backend swapped them
+    encode: Callable | None = None
+    decode: Callable | None = None
 
     def __post_init__(self) -> None:
         if self.denoiser is None:
             object.__setattr__(self, "denoiser", TorchDenoiser(self.converter, self.converter))
+        if self.encode is None:
+            object.__setattr__(self, "encode", self.codec.encoder)
+        if self.decode is None:
+            object.__setattr__(self, "decode", self.codec.decoder)
 
     def export_spec(self):
         from ..exports import voice_converter_spec
 
         return voice_converter_spec(self.converter)
+
+    def streaming_specs(self) -> dict:
+        from ..exports import voice_decoder_spec, voice_encoder_spec
+
+        return {"encode": voice_encoder_spec(self.codec), "decode": voice_decoder_spec(self.codec)}
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         """(C, T) codec latents -> the converter's space."""
@@ -165,10 +178,10 @@ class StreamingVC:
         """The stream starts after `frames` of silence: context and decoder state are real; the
         held-back tail is that silence, gated like any quiet chunk."""
         with torch.inference_mode():
-            z, self._enc_state = self.codec.encoder(torch.zeros(1, 1, frames * HOP), None)
+            z, self._enc_state = self.models.encode(torch.zeros(1, 1, frames * HOP), None)
             self._source.extend(self.models.normalize(z[0]).T)
             xf = self._held = self._geometry().crossfade
-            _, self._dec_state = self.codec.decoder(z[..., : frames - xf], None)
+            _, self._dec_state = self.models.decode(z[..., : frames - xf], None)
         self._tail = np.zeros(xf * HOP, np.float32)
         self._delay = self._tail.size
 
@@ -179,7 +192,7 @@ class StreamingVC:
         rms = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2)))
         gated = 20 * np.log10(rms + 1e-12) < self.store.snapshot["vad_db"]
         with torch.inference_mode():
-            z, self._enc_state = self.codec.encoder(torch.from_numpy(chunk)[None, None], self._enc_state)
+            z, self._enc_state = self.models.encode(torch.from_numpy(chunk)[None, None], self._enc_state)
         frames = self.models.normalize(z[0])  # (C, N)
         context = list(self._source)[-cut.context :]
         window = torch.cat([torch.stack(context, dim=1), frames], dim=1)
@@ -236,8 +249,8 @@ class StreamingVC:
         xf, n = len(self._tail) // HOP, cut.chunk
         z = self.models.denormalize(window[:, window.shape[1] - n - xf :])[None]
         with torch.inference_mode():
-            body, self._dec_state = self.codec.decoder(z[..., : n + xf - cut.crossfade], self._dec_state)
-            tail, _ = self.codec.decoder(z[..., n + xf - cut.crossfade :], self._dec_state)
+            body, self._dec_state = self.models.decode(z[..., : n + xf - cut.crossfade], self._dec_state)
+            tail, _ = self.models.decode(z[..., n + xf - cut.crossfade :], self._dec_state)
         # each chunk's audio carries its own gain; the held-back tail already has its chunk's
         gain = 0.0 if silent else self.store.snapshot["gain"]
         body, tail = body.reshape(-1).numpy() * gain, tail.reshape(-1).numpy() * gain
