@@ -151,12 +151,18 @@ def with_backend(models, backend: Backend, **options):
     if backend is Backend.TORCH:
         return models
     models = dataclasses.replace(models, denoiser=make_denoiser(backend, models.export_spec(), models.denoiser, **options))
-    if backend is Backend.ORT and hasattr(models, "streaming_specs"):
-        from trt_builds.export import default_cache
-        from trt_builds.ort import OrtStateful
+    if backend is Backend.ORT:  # the codec/decoder parts too, so the whole per-tick work leaves torch eager
+        from trt_builds.export import cached_export, default_cache
+        from trt_builds.ort import OrtPart, OrtStateful
 
-        cache = options.get("cache") or default_cache()
-        parts = {field: OrtStateful(spec, cache, options.get("threads")) for field, spec in models.streaming_specs().items()}
+        cache, threads = options.get("cache") or default_cache(), options.get("threads")
+        parts = {}
+        for field, spec in models.ort_parts().items():
+            if len(spec.outputs) > 1:  # a streaming part: (x, state) -> (y, state)
+                parts[field] = OrtStateful(spec, cache, threads)
+            else:
+                part = OrtPart(spec, cached_export(spec, cache), threads)
+                parts[field] = lambda z, part=part: part(z)[0]
         models = dataclasses.replace(models, **parts)
     return models
 

@@ -28,7 +28,7 @@ from controls.session import ControlSession
 from engine import InputError, Propagation, Ring, StateStore, StepState, request_from_state
 
 from ..ring_streams import slot_view
-from .codec import FRAME_RATE, decoder_fn
+from .codec import FRAME_RATE
 from .live_params import LIVE_MUSIC_PARAMS, loop_frames
 from .models import MusicModels
 from .player import Loop, LoopPlayer
@@ -64,7 +64,7 @@ class LiveMusic:
         self.block = BLOCK_FRAMES * self.codec.geometry.hop
         self.denoiser = models.denoiser
         self.max_batch = max_batch
-        self.player = LoopPlayer(decoder_fn(self.codec.vae), self.codec.geometry)
+        self.player = LoopPlayer(models.decode, self.codec.geometry)
         self.counters = LiveCounters()
         self.tick_seconds: collections.deque[float] = collections.deque(maxlen=100_000)  # every tick, for benchmarks
         self._recent_ticks: collections.deque[float] = collections.deque(maxlen=256)  # for the lead

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import torch
@@ -24,7 +25,7 @@ from engine import Denoiser
 from engine.windowed import DecoderGeometry
 
 from ..errors import ModelFolderError
-from .codec import codec_hop, measure_geometry
+from .codec import codec_hop, decoder_fn, measure_geometry
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "music"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -62,17 +63,25 @@ class MusicModels:
     transformer: torch.nn.Module
     card: dict
     denoiser: Denoiser | None = None  # the DiT on its backend (torch eager unless with_backend chose another)
+    decode: Callable | None = None  # (B, C, T) latents -> (B, 1, T * hop) samples; the VAE decoder unless swapped
 
     def __post_init__(self) -> None:
         if self.denoiser is None:
             from .dit import dit_denoiser
 
             object.__setattr__(self, "denoiser", dit_denoiser(self.transformer))
+        if self.decode is None:
+            object.__setattr__(self, "decode", decoder_fn(self.codec.vae))
 
     def export_spec(self):
         from ..exports import music_dit_spec
 
         return music_dit_spec(self.transformer)
+
+    def ort_parts(self) -> dict:
+        from ..exports import music_decoder_spec
+
+        return {"decode": music_decoder_spec(self.codec.vae)}
 
 
 def _check_part(folder: Path, part: str, class_name: str) -> Path:

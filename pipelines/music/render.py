@@ -14,7 +14,7 @@ from engine import InputError, Ring, StateStore, request_from_state
 from engine.windowed import decode_window
 
 from ..audio_io import read_audio
-from .codec import FRAME_RATE, decoder_fn, encode_mean
+from .codec import FRAME_RATE, encode_mean
 from .models import MusicModels
 from .text import encode_captions, null_caption
 
@@ -77,7 +77,7 @@ def decode_audio(models: MusicModels, latents: torch.Tensor, progress: Progress 
     z = codec.denormalize(latents).T[None]  # (1, C, T)
     total = z.shape[-1] * codec.geometry.hop
     block = int(DECODE_BLOCK_SECONDS * codec.sample_rate)
-    decode = decoder_fn(codec.vae)
+    decode = models.decode
     out = np.zeros(total, dtype=np.float32)
     for start in range(0, total, block):
         stop = min(total, start + block)

@@ -48,7 +48,7 @@ class VideoSRModels:
 
         return video_sr_refiner_spec(self.refiner)
 
-    def streaming_specs(self) -> dict:
+    def ort_parts(self) -> dict:
         from ..exports import video_sr_decoder_spec, video_sr_upsampler_spec
 
         return {"upsampler": video_sr_upsampler_spec(self.upsampler, self.scale),

@@ -63,7 +63,7 @@ class VoiceModels:
 
         return voice_converter_spec(self.converter)
 
-    def streaming_specs(self) -> dict:
+    def ort_parts(self) -> dict:
         from ..exports import voice_decoder_spec, voice_encoder_spec
 
         return {"encode": voice_encoder_spec(self.codec), "decode": voice_decoder_spec(self.codec)}
