@@ -29,10 +29,12 @@ import numpy as np
 import torch
 from common import ROOT, emit
 
+from pipelines.exports import with_backend
 from pipelines.video_sr.checkpoint import load_video_sr
 from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo, photo_motion
 from pipelines.video_sr.quality import bicubic, psnr, ssim, warping_error
 from pipelines.video_sr.stream import StreamingSR
+from trt_builds.backends import Backend
 
 # VmHWM, the peak RSS of this process image: getrusage's ru_maxrss would carry over the
 # parent's peak across fork and exec.
@@ -126,12 +128,14 @@ def main() -> None:
     ap.add_argument("--rss-size", default="48x32", help="LR size of the memory runs (4x)")
     ap.add_argument("--model", default=None, help="model folder (default: the house models)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: quality,speed,rss")
+    ap.add_argument("--backend", default="torch", help="torch, torch-compile or ort (the refiner; on ort the "
+                    "upsampler and decoder too)")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     torch.manual_seed(0)
     for scale, lr_size in ((4, (480, 270)), (2, (960, 540))):
-        models = load_video_sr(args.model, scale)
-        tag = {"scale": scale, "steps": 1, "strength": models.sigma}
+        models = with_backend(load_video_sr(args.model, scale), Backend.parse(args.backend))
+        tag = {"scale": scale, "steps": 1, "strength": models.sigma, "backend": args.backend}
         if "quality" not in skip:
             q = quality(models, args)
             data = {"clips": args.clips, "frames": args.frames, "hr_size": args.size, "held_out": list(HELD_OUT)}
