@@ -65,7 +65,7 @@ def music_dit_spec(dit) -> ExportSpec:
         return (_randn(b, t, c), torch.rand(b, generator=torch.Generator().manual_seed(b)),
                 _randn(b, s["tokens"], width), _randn(b, t, ctx))
 
-    return ExportSpec("music_dit", CondModule(dit.float(), ("text", "context"), dit_call).eval(),
+    return ExportSpec("music_dit", CondModule(dit, ("text", "context"), dit_call).eval(),
                       ("x", "sigma", "text", "context"), ("velocity",),
                       {"x": {0: "batch", 1: "frames"}, "sigma": {0: "batch"}, "text": {0: "batch", 1: "tokens"},
                        "context": {0: "batch", 1: "frames"}}, profiles, make)
