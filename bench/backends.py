@@ -22,7 +22,7 @@ from common import emit
 
 from pipelines.errors import ModelFolderError
 from pipelines.exports import house_specs
-from trt_builds.export import default_cache, cached_export
+from trt_builds.export import PartKind, cached_export, default_cache
 from trt_builds.ort import OrtPart, cpu_threads
 
 
@@ -70,8 +70,8 @@ def main() -> None:
             me, mo = statistics.median(t_eager), statistics.median(t_ort)
             shape = {k: v for k, v in sizes.items()}
             emit("backends", "ort_speedup", me / mo, "x", baseline=me * 1e3, ratio=me / mo, part=spec.name,
-                 kind=spec.kind, sizes=shape, eager_ms=round(me * 1e3, 2), ort_ms=round(mo * 1e3, 2),
-                 threads=threads, goal=1.5 if spec.kind == "denoiser" else None)
+                 kind=spec.kind.value, sizes=shape, eager_ms=round(me * 1e3, 2), ort_ms=round(mo * 1e3, 2),
+                 threads=threads, goal=1.5 if spec.kind is PartKind.DENOISER else None)
             emit("backends", "max_abs_diff", diff, "abs", part=spec.name, sizes=shape)
             if args.compile:
                 compiled = torch.compile(spec.module, dynamic=True)

@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Mapping
 import torch
 
 from trt_builds.backends import Backend, make_denoiser
-from trt_builds.export import BATCH, AxisProfile, ExportSpec, stateful_spec
+from trt_builds.export import BATCH, AxisProfile, ExportSpec, PartKind, stateful_spec
 
 
 class CondModule(torch.nn.Module):
@@ -85,7 +85,7 @@ def music_decoder_spec(vae) -> ExportSpec:
     profiles = {"batch": BATCH, "frames": AxisProfile(1, 64, 3000)}
     return ExportSpec("music_vae_decoder", _Decoder(vae.decoder).eval(), ("x",), ("audio",),
                       {"x": {0: "batch", 2: "frames"}}, profiles,
-                      lambda s: (_randn(s["batch"], c, s["frames"]),), kind="decoder")
+                      lambda s: (_randn(s["batch"], c, s["frames"]),), kind=PartKind.DECODER)
 
 
 def video_sr_refiner_spec(refiner) -> ExportSpec:
@@ -115,13 +115,13 @@ def video_sr_upsampler_spec(upsampler, scale: int) -> ExportSpec:
     profiles = {"batch": BATCH, **{k: AxisProfile(p.min * f, p.opt * f, p.max * f, multiple=f)
                                   for k, p in LATENT_GRID.items() if k != "batch"}}
     return stateful_spec(f"video_sr_upsampler_x{scale}", upsampler.eval(), {0: "batch", 3: "height", 4: "width"},
-                         profiles, lambda s: torch.rand(s["batch"], 3, 1, s["height"], s["width"]), kind="encoder")
+                         profiles, lambda s: torch.rand(s["batch"], 3, 1, s["height"], s["width"]), kind=PartKind.ENCODER)
 
 
 def voice_encoder_spec(codec) -> ExportSpec:
     profiles = {"batch": BATCH, "samples": AxisProfile(160, 640, 10240, multiple=160)}
     return stateful_spec("voice_encoder", codec.encoder.eval(), {0: "batch", 2: "samples"}, profiles,
-                         lambda s: 0.1 * _randn(s["batch"], 1, s["samples"]), kind="encoder")
+                         lambda s: 0.1 * _randn(s["batch"], 1, s["samples"]), kind=PartKind.ENCODER)
 
 
 def voice_converter_spec(converter) -> ExportSpec:

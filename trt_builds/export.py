@@ -13,6 +13,7 @@ axes are symbolic in the graph rather than frozen at the traced size.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import os
@@ -52,6 +53,14 @@ class AxisProfile:
 BATCH = AxisProfile(1, 2, 16)
 
 
+class PartKind(enum.Enum):
+    """What a part is for (the benchmark's goal applies to denoisers)."""
+
+    DENOISER = "denoiser"
+    DECODER = "decoder"
+    ENCODER = "encoder"
+
+
 @dataclass(frozen=True)
 class ExportSpec:
     """One exportable part of a model.
@@ -71,7 +80,7 @@ class ExportSpec:
     axes: Mapping[str, Mapping[int, str]]
     profiles: Mapping[str, AxisProfile]
     make_inputs: Callable[[Mapping[str, int]], tuple[torch.Tensor, ...]]
-    kind: str = "denoiser"  # or "decoder": which bench goal applies
+    kind: PartKind = PartKind.DENOISER
     notes: str = ""
 
     def sizes(self, which: str = "opt") -> dict[str, int]:
@@ -236,7 +245,7 @@ def _unflatten(leaves: list[torch.Tensor], structure):
 
 def stateful_spec(name: str, module: torch.nn.Module, x_axes: Mapping[int, str],
                   profiles: Mapping[str, AxisProfile], make_x: Callable[[Mapping[str, int]], torch.Tensor],
-                  kind: str = "decoder", notes: str = "") -> ExportSpec:
+                  kind: PartKind = PartKind.DECODER, notes: str = "") -> ExportSpec:
     """An ExportSpec for a streaming module; which state axes follow which profile is found
     by running it at the `opt` sizes and again with each profile moved by one step."""
     def state_leaves(sizes):
