@@ -8,7 +8,9 @@ reference clip of another sentence; half the targets are speakers training never
   unconverted source's MCD (the baseline) and the offline conversion's (what the chunk
   borders cost: mcd_stream_minus_offline_db);
 - speaker_accuracy: a classifier trained on real renders of all the corpus voices (seen
-  sentences only) names the converted audio's speaker; a hit is the target;
+  sentences only) names the converted audio's speaker; a hit is the target. Beside it,
+  the codec's ceiling: the target's own sentence through the codec (and the codec's
+  MCD floor, the same round trip against the original);
 - latency_ms: chunk + crossfade + look-ahead (0) plus the median compute of a chunk,
   device excluded; rtf: compute time over audio time.
 """
@@ -16,18 +18,21 @@ reference clip of another sentence; half the targets are speakers training never
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
+import torch
 from common import emit
 
 from engine import StateStore
 from pipelines.exports import with_backend
 from pipelines.voice import corpus
-from pipelines.voice.checkpoint import load_voice
+from pipelines.voice.checkpoint import HOUSE_MODELS, load_voice, write_voice_card
 from pipelines.voice.metrics import SpeakerClassifier, mcd_db, utterance_features
+from pipelines.voice.codec import HOP
 from pipelines.voice.params import VOICE_PARAMS
 from pipelines.voice.reference import speaker_embedding
 from pipelines.voice.render import convert_offline, stream_through
@@ -43,6 +48,14 @@ def stream(models, speaker, audio, params):
     return out, time.perf_counter() - t0, vc.latency()
 
 
+def codec_roundtrip(models, audio: np.ndarray) -> np.ndarray:
+    n = audio.size // HOP * HOP
+    with torch.inference_mode():
+        z, _ = models.codec.encoder(torch.from_numpy(np.ascontiguousarray(audio[:n]))[None, None])
+        y, _ = models.codec.decoder(z)
+    return y.reshape(-1).numpy()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/voice")
@@ -50,7 +63,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=24)
     ap.add_argument("--chunk-ms", type=int, default=None)
     ap.add_argument("--strength", type=float, default=None)
-    ap.add_argument("--backend", default="torch", help="the converter's backend: torch, torch-compile, ort")
+    ap.add_argument("--backend", default="torch", help="torch, torch-compile, or ort (the converter; on ort the "
+                    "codec halves too)")
+    ap.add_argument("--update-card", action="store_true", help="write the figures into the model folder's card")
     args = ap.parse_args()
     root = Path(args.data)
     models, encoder = load_voice(args.model)
@@ -78,7 +93,9 @@ def main() -> None:
         truth = corpus.audio(root, by[(target, sentence)])
         out, compute_s, latency = stream(models, speaker, src, params)
         offline = convert_offline(models, speaker, src, params)
-        results.append({"mcd": mcd_db(out, truth), "mcd_source": mcd_db(src, truth), "mcd_offline": mcd_db(offline, truth),
+        through = codec_roundtrip(models, truth)  # the target's own sentence through the codec: the ceiling
+        results.append({"hit_codec": clf.predict(utterance_features(through))[0] == target,
+                        "mcd_codec": mcd_db(through, truth), "mcd": mcd_db(out, truth), "mcd_source": mcd_db(src, truth), "mcd_offline": mcd_db(offline, truth),
                         "hit": clf.predict(utterance_features(out))[0] == target, "rtf": compute_s / (src.size / 16000),
                         "latency": latency, "new_target": bool(i % 2)})
     lat = results[-1]["latency"]
@@ -90,10 +107,27 @@ def main() -> None:
     emit("voice", "rtf", float(np.median([r["rtf"] for r in results])), "", **tags)
     acc = np.mean([r["hit"] for r in results])
     emit("voice", "speaker_accuracy", acc, "", baseline=1 / len(clf.names),
+         codec_ceiling=float(np.mean([r["hit_codec"] for r in results])),
          new_targets=float(np.mean([r["hit"] for r in results if r["new_target"]])), **tags)
     mcd, base, off = (float(np.mean([r[k] for r in results])) for k in ("mcd", "mcd_source", "mcd_offline"))
-    emit("voice", "mcd_db", mcd, "dB", baseline=base, ratio=mcd / base, offline_mcd_db=round(off, 3), **tags)
+    emit("voice", "mcd_db", mcd, "dB", baseline=base, ratio=mcd / base, offline_mcd_db=round(off, 3),
+         codec_floor_db=round(float(np.mean([r["mcd_codec"] for r in results])), 3), **tags)
     emit("voice", "mcd_stream_minus_offline_db", mcd - off, "dB", **tags)
+    if args.update_card:
+        folder = Path(args.model) if args.model else HOUSE_MODELS
+        card_path = folder / "converter.json"
+        card = json.loads(card_path.read_text())
+        card["metrics_heldout"] = {
+            "latency_ms": lat["algorithmic_ms"] + compute, "compute_ms": compute, "rtf": float(np.median([r["rtf"] for r in results])),
+            "speaker_accuracy": float(acc),
+            "speaker_accuracy_codec_ceiling": float(np.mean([r["hit_codec"] for r in results])),
+            "mcd_codec_floor_db": float(np.mean([r["mcd_codec"] for r in results])), "mcd_db": mcd, "mcd_source_db": base, "mcd_offline_db": off,
+            "mcd_stream_minus_offline_db": mcd - off}
+        flags = " ".join(f"--{k} {v}" for k, v in (("backend", args.backend), ("chunk-ms", args.chunk_ms),
+                                                   ("strength", args.strength)) if v is not None)
+        card["quality_command"] = f"python bench/voice.py {flags} --update-card ({torch.get_num_threads()} threads)"
+        card_path.write_text(json.dumps(card, indent=2))
+        write_voice_card(folder)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,14 @@ from .export import ExportSpec, cached_export, pad_to_multiples, split_axis
 
 
 def cpu_threads() -> int:
-    """The cores this process may use (affinity and CI limits), not the host's total."""
+    """The cores this process may use (affinity and CI limits, capped by OMP_NUM_THREADS when
+    set, as torch's own pool is), not the host's total."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(cap)) if cap.isdigit() and int(cap) > 0 else cores)
 
 
 def session(path: Path, threads: int | None = None):

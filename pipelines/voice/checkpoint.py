@@ -9,9 +9,11 @@ from pathlib import Path
 
 import torch
 
+from ..cards import write_card
 from ..errors import ModelFolderError
 from ..weights import load_module, save_module
 from .codec import CodecConfig, VoiceCodec
+from .corpus import CORPUS
 from .models import Converter, SpeakerEncoder, VoiceConfig
 from .stream import VoiceModels
 
@@ -32,6 +34,26 @@ def load_codec(folder: Path | None = None) -> VoiceCodec:
     cfg = json.loads(card_path.read_text())["config"]
     codec = VoiceCodec(CodecConfig(**{**cfg, "strides": tuple(cfg["strides"])}))
     return load_module(codec, folder / "codec.safetensors", "train with `make voice-models`")
+
+
+def write_voice_card(folder: Path) -> Path:
+    """README.md for the folder: the codec's card, then the converter's where it has been trained."""
+    path = write_card(folder, "House voice models", "A causal convolutional codec (16 kHz mono, hop 160: 100 latent "
+                      "frames/s, look-ahead 0, streaming with cached convolutions), then a speaker encoder and a "
+                      "FiLM flow-matching converter trained on its latents.", CORPUS)
+    conv = folder / "converter.json"
+    if conv.is_file():
+        card = json.loads(conv.read_text())
+        lines = ["", "## Converter and speaker encoder", "", f"- config: {card['config']}",
+                 f"- command: `{card['command']}`", f"- train minutes: {card['train_minutes']}",
+                 f"- steps: {card['steps']}", f"- speakers seen: {len(card['speakers_seen'])} (the rest held out)"]
+        if "metrics_heldout" in card:
+            lines += ["", f"Held-out metrics (`{card.get('quality_command', 'python bench/voice.py')}`):", ""]
+            lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in card["metrics_heldout"].items()]
+        for note in card.get("notes", []):
+            lines += ["", note]
+        path.write_text(path.read_text() + "\n".join(lines) + "\n")
+    return path
 
 
 def save_voice(folder: Path, encoder: SpeakerEncoder, converter: Converter, card: dict) -> None:

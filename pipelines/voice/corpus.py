@@ -28,3 +28,8 @@ def training(r: Row) -> bool:
 
 def audio(root: Path, row: Row) -> np.ndarray:
     return read_audio(root / row["path"], SAMPLE_RATE)
+
+
+# how the cards name the corpus
+CORPUS = ("espeak-ng speakers from `python -m pipelines.voice.data --speakers 24 --sentences 150` (seed 0), "
+          "16 kHz; every fifth speaker and sentence held out")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..training import Budget
 from . import corpus
-from .checkpoint import load_codec, save_voice
+from .checkpoint import load_codec, save_voice, write_voice_card
 from .codec import VoiceCodec
 from .models import Converter, SpeakerEncoder, VoiceConfig
 
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             "train_minutes": round(budget.elapsed / 60, 1), "steps": budget.step, "loss_log": budget.log[-20:],
             "command": "python -m pipelines.voice.train " + " ".join(argv if argv is not None else sys.argv[1:])}
     save_voice(args.models, encoder.eval(), converter.eval(), card)
+    write_voice_card(args.models)
     print(json.dumps({"steps": budget.step, "loss": budget.log[-1][2] if budget.log else None}))
     return 0
 

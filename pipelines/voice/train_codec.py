@@ -18,16 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cards import write_card
 from ..losses import mrstft_loss
 from ..music.metrics import mrstft_distance, snr_db
 from ..training import Budget
 from . import corpus
-from .checkpoint import save_codec
+from .checkpoint import save_codec, write_voice_card
 from .codec import SAMPLE_RATE, CodecConfig, VoiceCodec
-
-CORPUS = ("espeak-ng speakers from `python -m pipelines.voice.data --speakers 24 --sentences 150` (seed 0), "
-          "16 kHz; every fifth speaker and sentence held out")
 
 
 def crops(clips: list[np.ndarray], n: int, length: int, rng: np.random.Generator) -> torch.Tensor:
@@ -89,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m pipelines.voice.train_codec " + " ".join(argv if argv is not None else sys.argv[1:]),
             "loss_log": budget.log[-20:]}
     save_codec(args.out, codec, card)
-    write_card(args.out, "House voice codec", f"A causal convolutional codec: 16 kHz mono, hop {codec.hop} "
-               "(100 latent frames/s), look-ahead 0, streaming with cached convolutions.", CORPUS)
+    write_voice_card(args.out)
     print(json.dumps(metrics))
     return 0
 
