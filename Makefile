@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/music_quality.py
 	$(PY) bench/live_music.py
 	$(PY) bench/video_sr.py
+	$(PY) bench/voice.py --backend ort
 	$(PY) bench/backends.py
 
 # Reproducing the house music models (about 2 h on 2 cores): corpus, then VAE, then DiT.
@@ -43,16 +44,17 @@ voice-data: setup
 voice-codec: setup
 	$(PY) -m pipelines.voice.train_codec --data data/voice --out models/voice --minutes 40
 
-# The voice models (about 80 min on 2 cores): the codec, then the converter on its latents.
+# The voice models (about 75 min on 2 cores): the codec, then the converter on its latents.
 voice-models: voice-codec
-	$(PY) -m pipelines.voice.train --data data/voice --models models/voice --minutes 40
+	$(PY) -m pipelines.voice.train --data data/voice --models models/voice --minutes 35
 
 # The video SR house models (60 min on 2 cores): autoencoder, 4x and 2x upsamplers, refiner.
 video-sr-models: setup
 	$(PY) -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60
 
 music-vae: setup
-	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --out models/music/vae
+	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --floor 1e-5 --chroma 0 --out models/music/vae
+	$(PY) -m pipelines.music.train_codec --data data/music --minutes 60 --init models/music/vae --out models/music/vae
 
 music-dit: setup
 	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 38 --clips 640
