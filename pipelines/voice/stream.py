@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Callable
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
