@@ -57,6 +57,7 @@ music-vae: setup
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 60 --init models/music/vae --out models/music/vae
 
 music-dit: setup
-	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 38 --clips 640
+	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 40 --clips 640
+	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 15 --clips 640 --init
 
 music-models: music-data music-vae music-dit
