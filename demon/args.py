@@ -37,12 +37,13 @@ def add_param_flags(parser: argparse.ArgumentParser, registry: Registry, names: 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
     """--backend (and TensorRT's --precision): where the denoiser runs; no silent fallback."""
     from trt_builds.backends import BACKEND_NAMES
+    from trt_builds.cache import PRECISIONS
 
     group = parser.add_argument_group("backend")
     group.add_argument("--backend", choices=BACKEND_NAMES, default="torch",
                        help="denoiser backend: torch eager (default), torch-compile, ort (ONNX Runtime, CPU) "
                             "or tensorrt (NVIDIA GPU, optional extra); exports and engines are cached")
-    group.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16",
+    group.add_argument("--precision", choices=PRECISIONS, default="fp16",
                        help="TensorRT engine precision (default fp16)")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine import CORE_PARAMS, InputError
 from pipelines.errors import PipelineError
+from trt_builds.cache import PRECISIONS
 from trt_builds.errors import BackendError
 from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
 from pipelines.video_sr.params import VIDEO_SR_PARAMS
@@ -82,7 +83,7 @@ def build_parser() -> Parser:
 
     build = sub.add_parser("build-trt", help="export the house models to ONNX and build their TensorRT engines (cached)")
     build.add_argument("--pipelines", default="music,video-sr,voice", help="comma-separated: music, video-sr, voice")
-    build.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16", help="engine precision")
+    build.add_argument("--precision", choices=PRECISIONS, default="fp16", help="engine precision")
     build.add_argument("--onnx-only", action="store_true", help="export the ONNX files only (no GPU needed)")
     build.add_argument("--cache", type=Path, help="cache folder (default $DEMON_CACHE or ~/.cache/demon)")
     build.set_defaults(run=_build_trt)
