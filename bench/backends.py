@@ -26,13 +26,16 @@ from trt_builds.export import PartKind, cached_export, default_cache
 from trt_builds.ort import OrtPart, cpu_threads
 
 
-def timed(fn, inputs, repeats: int) -> list[float]:
-    times = []
+def alternate(a, b, inputs, repeats: int) -> tuple[float, float]:
+    """Median seconds of `a` and of `b`, called one after the other `repeats` times, so
+    drift in the machine's state hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(*inputs)
-        times.append(time.perf_counter() - t0)
-    return times
+        for fn, out in zip((a, b), times):
+            t0 = time.perf_counter()
+            fn(*inputs)
+            out.append(time.perf_counter() - t0)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
@@ -63,11 +66,7 @@ def main() -> None:
             ref, got = eager(*inputs), part(*inputs)
             ref = ref if isinstance(ref, tuple) else (ref,)
             diff = max(float((r - g).abs().max()) if r.numel() else 0.0 for r, g in zip(ref, got))
-            t_eager, t_ort = [], []
-            for _ in range(args.repeats):  # interleaved, one call each, so drift hits both alike
-                t_eager += timed(eager, inputs, 1)
-                t_ort += timed(part, inputs, 1)
-            me, mo = statistics.median(t_eager), statistics.median(t_ort)
+            me, mo = alternate(eager, part, inputs, args.repeats)
             shape = {k: v for k, v in sizes.items()}
             emit("backends", "ort_speedup", me / mo, "x", baseline=me * 1e3, ratio=me / mo, part=spec.name,
                  kind=spec.kind.value, sizes=shape, eager_ms=round(me * 1e3, 2), ort_ms=round(mo * 1e3, 2),
@@ -81,11 +80,7 @@ def main() -> None:
                         return compiled(*xs)
 
                 comp(*inputs)
-                t_eager, t_comp = [], []
-                for _ in range(args.repeats):
-                    t_eager += timed(eager, inputs, 1)
-                    t_comp += timed(comp, inputs, 1)
-                me, mc = statistics.median(t_eager), statistics.median(t_comp)
+                me, mc = alternate(eager, comp, inputs, args.repeats)
                 emit("backends", "compile_speedup", me / mc, "x", baseline=me * 1e3, ratio=me / mc,
                      part=spec.name, sizes=shape, eager_ms=round(me * 1e3, 2), compiled_ms=round(mc * 1e3, 2))
 

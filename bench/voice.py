@@ -32,7 +32,6 @@ from pipelines.exports import with_backend
 from pipelines.voice import corpus
 from pipelines.voice.checkpoint import HOUSE_MODELS, load_voice, write_voice_card
 from pipelines.voice.metrics import SpeakerClassifier, mcd_db, utterance_features
-from pipelines.voice.codec import HOP
 from pipelines.voice.params import VOICE_PARAMS
 from pipelines.voice.reference import speaker_embedding
 from pipelines.voice.render import convert_offline, stream_through
@@ -46,14 +45,6 @@ def stream(models, speaker, audio, params):
     t0 = time.perf_counter()
     out = stream_through(vc, audio)
     return out, time.perf_counter() - t0, vc.latency()
-
-
-def codec_roundtrip(models, audio: np.ndarray) -> np.ndarray:
-    n = audio.size // HOP * HOP
-    with torch.inference_mode():
-        z, _ = models.codec.encoder(torch.from_numpy(np.ascontiguousarray(audio[:n]))[None, None])
-        y, _ = models.codec.decoder(z)
-    return y.reshape(-1).numpy()
 
 
 def main() -> None:
@@ -93,35 +84,35 @@ def main() -> None:
         truth = corpus.audio(root, by[(target, sentence)])
         out, compute_s, latency = stream(models, speaker, src, params)
         offline = convert_offline(models, speaker, src, params)
-        through = codec_roundtrip(models, truth)  # the target's own sentence through the codec: the ceiling
+        through = models.codec.roundtrip(truth)  # the target's own sentence through the codec: the ceiling
         results.append({"hit_codec": clf.predict(utterance_features(through))[0] == target,
                         "mcd_codec": mcd_db(through, truth), "mcd": mcd_db(out, truth), "mcd_source": mcd_db(src, truth), "mcd_offline": mcd_db(offline, truth),
                         "hit": clf.predict(utterance_features(out))[0] == target, "rtf": compute_s / (src.size / 16000),
                         "latency": latency, "new_target": bool(i % 2)})
     lat = results[-1]["latency"]
     compute = float(np.median([r["latency"]["compute_ms"] for r in results]))
+    mean = {k: float(np.mean([r[k] for r in results])) for k in ("hit", "hit_codec", "mcd", "mcd_source",
+                                                                  "mcd_offline", "mcd_codec")}
+    rtf = float(np.median([r["rtf"] for r in results]))
     tags = {"pairs": len(results), "chunk_ms": lat["chunk_ms"], "crossfade_ms": lat["crossfade_ms"],
             "backend": args.backend}
     emit("voice", "latency_ms", lat["algorithmic_ms"] + compute, "ms", algorithmic_ms=lat["algorithmic_ms"],
          lookahead_ms=lat["lookahead_ms"], compute_ms=round(compute, 2), **tags)
-    emit("voice", "rtf", float(np.median([r["rtf"] for r in results])), "", **tags)
-    acc = np.mean([r["hit"] for r in results])
-    emit("voice", "speaker_accuracy", acc, "", baseline=1 / len(clf.names),
-         codec_ceiling=float(np.mean([r["hit_codec"] for r in results])),
+    emit("voice", "rtf", rtf, "", **tags)
+    emit("voice", "speaker_accuracy", mean["hit"], "", baseline=1 / len(clf.names), codec_ceiling=mean["hit_codec"],
          new_targets=float(np.mean([r["hit"] for r in results if r["new_target"]])), **tags)
-    mcd, base, off = (float(np.mean([r[k] for r in results])) for k in ("mcd", "mcd_source", "mcd_offline"))
+    mcd, base, off = mean["mcd"], mean["mcd_source"], mean["mcd_offline"]
     emit("voice", "mcd_db", mcd, "dB", baseline=base, ratio=mcd / base, offline_mcd_db=round(off, 3),
-         codec_floor_db=round(float(np.mean([r["mcd_codec"] for r in results])), 3), **tags)
+         codec_floor_db=round(mean["mcd_codec"], 3), **tags)
     emit("voice", "mcd_stream_minus_offline_db", mcd - off, "dB", **tags)
     if args.update_card:
         folder = Path(args.model) if args.model else HOUSE_MODELS
         card_path = folder / "converter.json"
         card = json.loads(card_path.read_text())
         card["metrics_heldout"] = {
-            "latency_ms": lat["algorithmic_ms"] + compute, "compute_ms": compute, "rtf": float(np.median([r["rtf"] for r in results])),
-            "speaker_accuracy": float(acc),
-            "speaker_accuracy_codec_ceiling": float(np.mean([r["hit_codec"] for r in results])),
-            "mcd_codec_floor_db": float(np.mean([r["mcd_codec"] for r in results])), "mcd_db": mcd, "mcd_source_db": base, "mcd_offline_db": off,
+            "latency_ms": lat["algorithmic_ms"] + compute, "compute_ms": compute, "rtf": rtf,
+            "speaker_accuracy": mean["hit"], "speaker_accuracy_codec_ceiling": mean["hit_codec"],
+            "mcd_codec_floor_db": mean["mcd_codec"], "mcd_db": mcd, "mcd_source_db": base, "mcd_offline_db": off,
             "mcd_stream_minus_offline_db": mcd - off}
         flags = " ".join(f"--{k} {v}" for k, v in (("backend", args.backend), ("chunk-ms", args.chunk_ms),
                                                    ("strength", args.strength)) if v is not None)

@@ -21,6 +21,13 @@ class Denoiser(Protocol):
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond: Cond) -> torch.Tensor: ...
 
 
+def checked_prediction(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A backend's prediction, refused loudly when its shape is not the input's."""
+    if out.shape != x.shape:
+        raise RuntimeError(f"denoiser returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
+    return out
+
+
 class TorchDenoiser:
     """Torch eager backend: calls `fn(x, sigma, cond)` under inference mode.
 
@@ -36,7 +43,4 @@ class TorchDenoiser:
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond: Cond) -> torch.Tensor:
         with torch.inference_mode():
-            out = self._fn(x, sigma, cond)
-        if out.shape != x.shape:
-            raise RuntimeError(f"denoiser returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
-        return out
+            return checked_prediction(self._fn(x, sigma, cond), x)

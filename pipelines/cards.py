@@ -13,11 +13,11 @@ def write_card(folder: Path, title: str, summary: str, corpus: str) -> Path:
                 "weights_dtype", "hop", "halo_frames", "scales", "sigma"):
         if key in card:
             lines.append(f"- {key.replace('_', ' ')}: `{card[key]}`" if key == "command" else
-                         f"- {key.replace('_', ' ')}: {_metric(card[key])}")
+                         f"- {key.replace('_', ' ')}: {format_metric(card[key])}")
     lines.append("- machine: 2-core AMD EPYC, torch 2.13.0 CPU")
     if "metrics_heldout" in card:
         lines += ["", "Held-out metrics:", ""]
-        lines += [f"- {k}: {_metric(v)}" for k, v in card["metrics_heldout"].items()]
+        lines += [f"- {k}: {format_metric(v)}" for k, v in card["metrics_heldout"].items()]
     for note in card.get("notes", []):
         lines += ["", note]
     path = folder / "README.md"
@@ -25,7 +25,7 @@ def write_card(folder: Path, title: str, summary: str, corpus: str) -> Path:
     return path
 
 
-def _metric(value) -> str:
+def format_metric(value) -> str:
     if isinstance(value, dict):  # e.g. one group of metrics per scale
-        return ", ".join(f"{k} {_metric(v)}" for k, v in value.items())
+        return ", ".join(f"{k} {format_metric(v)}" for k, v in value.items())
     return f"{value:.4g}" if isinstance(value, float) else str(value)

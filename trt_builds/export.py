@@ -25,6 +25,8 @@ from typing import Callable, Mapping
 
 import torch
 
+from engine.denoiser import checked_prediction
+
 from .errors import BackendError
 
 EXPORT_VERSION = 1  # bump when the export code changes what a file holds
@@ -81,7 +83,6 @@ class ExportSpec:
     profiles: Mapping[str, AxisProfile]
     make_inputs: Callable[[Mapping[str, int]], tuple[torch.Tensor, ...]]
     kind: PartKind = PartKind.DENOISER
-    notes: str = ""
 
     def sizes(self, which: str = "opt") -> dict[str, int]:
         return {name: getattr(p, which) for name, p in self.profiles.items()}
@@ -108,6 +109,31 @@ def pad_to_multiples(spec: ExportSpec, inputs: tuple[torch.Tensor, ...]) -> tupl
             pads[2 * (t.dim() - 1 - axis) + 1] = need
         out.append(torch.nn.functional.pad(t, pads) if any(pads) else t)
     return tuple(out)
+
+
+class ExportedDenoiser:
+    """The Denoiser protocol over an exported part whose inputs are (x, sigma, *cond keys).
+
+    Subclasses set `self.part` (called with tensors, returning a tuple of tensors). Axes
+    that take only multiples are zero-padded before the call and the output cropped back
+    to x's shape, as the DiT pads odd lengths inside itself.
+    """
+
+    name = "exported"
+
+    def __init__(self, spec: ExportSpec):
+        if spec.inputs[:2] != ("x", "sigma"):
+            raise BackendError(f"{spec.name} is not a denoiser export (inputs {spec.inputs})")
+        self.spec = spec
+        self.cond_keys = spec.inputs[2:]
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        missing = [k for k in self.cond_keys if k not in cond]
+        if missing:
+            raise BackendError(f"{self.name} denoiser needs cond {missing}")
+        (out,) = self.part(*pad_to_multiples(self.spec, (x, sigma, *(cond[k] for k in self.cond_keys))))
+        out = out[tuple(slice(0, n) for n in x.shape)].to(device=x.device, dtype=x.dtype)
+        return checked_prediction(out, x)
 
 
 def weights_digest(module: torch.nn.Module) -> str:
@@ -245,7 +271,7 @@ def _unflatten(leaves: list[torch.Tensor], structure):
 
 def stateful_spec(name: str, module: torch.nn.Module, x_axes: Mapping[int, str],
                   profiles: Mapping[str, AxisProfile], make_x: Callable[[Mapping[str, int]], torch.Tensor],
-                  kind: PartKind = PartKind.DECODER, notes: str = "") -> ExportSpec:
+                  kind: PartKind = PartKind.DECODER) -> ExportSpec:
     """An ExportSpec for a streaming module; which state axes follow which profile is found
     by running it at the `opt` sizes and again with each profile moved by one step."""
     def state_leaves(sizes):
@@ -273,4 +299,4 @@ def stateful_spec(name: str, module: torch.nn.Module, x_axes: Mapping[int, str],
 
     return ExportSpec(name=name, module=StatefulPart(module, treespec).eval(),
                       inputs=("x", *(f"state_{i}" for i in range(n))), outputs=("y", *(f"next_state_{i}" for i in range(n))),
-                      axes=axes, profiles=profiles, make_inputs=make_inputs, kind=kind, notes=notes)
+                      axes=axes, profiles=profiles, make_inputs=make_inputs, kind=kind)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
-
 import numpy as np
 import torch
 
 from .errors import BackendError
-from .export import ExportSpec, cached_export, pad_to_multiples, split_axis
+from .export import ExportedDenoiser, ExportSpec, cached_export, split_axis
 
 
 def cpu_threads() -> int:
@@ -58,7 +56,8 @@ class OrtPart:
             raise BackendError(f"{path} takes inputs {names}, expected {spec.inputs}")
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        feeds = {name: np.ascontiguousarray(t.detach().cpu().numpy()) for name, t in zip(self.spec.inputs, inputs)}
+        feeds = {name: np.ascontiguousarray(t.detach().float().cpu().numpy())  # the graphs take float32
+                 for name, t in zip(self.spec.inputs, inputs)}
         return tuple(torch.from_numpy(o) for o in self.session.run(None, feeds))
 
 
@@ -81,28 +80,15 @@ class OrtStateful:
             if key not in self._zeros:
                 self._zeros[key] = list(self.spec.make_inputs(sizes)[1:])
             state = self._zeros[key]
-        y, *new = self.part(x.float(), *state)
+        y, *new = self.part(x, *state)
         return y, new
 
 
-class OrtDenoiser:
-    """The Denoiser protocol over an exported denoiser whose inputs are (x, sigma, *cond keys)."""
+class OrtDenoiser(ExportedDenoiser):
+    """The Denoiser protocol on ONNX Runtime."""
 
     name = "ort"
 
     def __init__(self, spec: ExportSpec, cache: Path, threads: int | None = None):
-        if spec.inputs[:2] != ("x", "sigma"):
-            raise BackendError(f"{spec.name} is not a denoiser export (inputs {spec.inputs})")
+        super().__init__(spec)
         self.part = OrtPart(spec, cached_export(spec, cache), threads)
-        self.cond_keys = spec.inputs[2:]
-
-    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        missing = [k for k in self.cond_keys if k not in cond]
-        if missing:
-            raise BackendError(f"ort denoiser needs cond {missing}")
-        inputs = pad_to_multiples(self.part.spec, (x.float(), sigma.float(), *(cond[k].float() for k in self.cond_keys)))
-        (out,) = self.part(*inputs)
-        out = out[tuple(slice(0, n) for n in x.shape)]
-        if out.shape != x.shape:
-            raise RuntimeError(f"denoiser returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
-        return out.to(x.dtype)

@@ -22,7 +22,7 @@ import torch
 
 from .cache import EngineCache, EngineKey
 from .errors import BackendError
-from .export import ExportSpec, cached_export, export_onnx, file_digest, pad_to_multiples
+from .export import ExportedDenoiser, ExportSpec, cached_export, export_onnx, file_digest
 
 
 def require_gpu(what: str = "--backend tensorrt"):
@@ -64,10 +64,10 @@ class _Progress:
         self.monitor = Monitor()
 
 
-def _shape(spec: ExportSpec, name: str, sizes: Mapping[str, int]) -> tuple[int, ...]:
-    """The shape of input `name` at `sizes`, from the spec's own example maker."""
-    index = spec.inputs.index(name)
-    return tuple(spec.make_inputs(sizes)[index].shape)
+def _shapes(spec: ExportSpec, sizes: Mapping[str, int]) -> list[tuple[int, ...]]:
+    """Every input's shape at `sizes`, from the spec's own example maker (one call: for a
+    streaming part it runs the module to learn its state's shapes)."""
+    return [tuple(t.shape) for t in spec.make_inputs(sizes)]
 
 
 def build_engine(spec: ExportSpec, onnx_path: Path, precision: str,
@@ -87,9 +87,9 @@ def build_engine(spec: ExportSpec, onnx_path: Path, precision: str,
         config.set_flag(trt.BuilderFlag.BF16)
     config.set_flag(trt.BuilderFlag.REFIT)
     profile = builder.create_optimization_profile()
-    lo, opt, hi = spec.sizes("min"), spec.sizes("opt"), spec.sizes("max")
-    for name in spec.inputs:
-        profile.set_shape(name, _shape(spec, name, lo), _shape(spec, name, opt), _shape(spec, name, hi))
+    lo, opt, hi = (_shapes(spec, spec.sizes(which)) for which in ("min", "opt", "max"))
+    for i, name in enumerate(spec.inputs):
+        profile.set_shape(name, lo[i], opt[i], hi[i])
     config.add_optimization_profile(profile)
     progress = _Progress(trt, write)
     config.progress_monitor = progress.monitor
@@ -180,17 +180,11 @@ class TrtPart:
         self.graphs.clear()
 
 
-class TrtDenoiser:
+class TrtDenoiser(ExportedDenoiser):
     """The Denoiser protocol on a TensorRT engine; tensors stay on the GPU."""
 
     name = "tensorrt"
 
     def __init__(self, spec: ExportSpec, cache: Path, precision: str = "fp16"):
-        if spec.inputs[:2] != ("x", "sigma"):
-            raise BackendError(f"{spec.name} is not a denoiser export (inputs {spec.inputs})")
+        super().__init__(spec)
         self.part = TrtPart(spec, cache, precision)
-        self.cond_keys = spec.inputs[2:]
-
-    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        (out,) = self.part(*pad_to_multiples(self.part.spec, (x, sigma, *(cond[k] for k in self.cond_keys))))
-        return out[tuple(slice(0, n) for n in x.shape)].to(device=x.device, dtype=x.dtype)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..cards import write_card
+from ..cards import format_metric, write_card
 from ..errors import ModelFolderError
 from ..weights import load_module, save_module
 from .codec import CodecConfig, VoiceCodec
@@ -49,7 +49,7 @@ def write_voice_card(folder: Path) -> Path:
                  f"- steps: {card['steps']}", f"- speakers seen: {len(card['speakers_seen'])} (the rest held out)"]
         if "metrics_heldout" in card:
             lines += ["", f"Held-out metrics (`{card.get('quality_command', 'python bench/voice.py')}`):", ""]
-            lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in card["metrics_heldout"].items()]
+            lines += [f"- {k}: {format_metric(v)}" for k, v in card["metrics_heldout"].items()]
         for note in card.get("notes", []):
             lines += ["", note]
         path.write_text(path.read_text() + "\n".join(lines) + "\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -127,3 +128,11 @@ class VoiceCodec(nn.Module):
         for s in self.cfg.strides:
             hop *= s
         return hop
+
+    def roundtrip(self, audio: np.ndarray) -> np.ndarray:
+        """Mono samples (whole hops of them) encoded and decoded in one call, without autograd."""
+        n = audio.size // self.hop * self.hop
+        with torch.inference_mode():
+            z, _ = self.encoder(torch.from_numpy(np.ascontiguousarray(audio[:n], np.float32))[None, None])
+            y, _ = self.decoder(z)
+        return y.reshape(-1).numpy()

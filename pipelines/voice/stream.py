@@ -98,7 +98,6 @@ class StreamingVC:
     def __init__(self, models: VoiceModels, speaker: torch.Tensor, store: StateStore | None = None, *,
                  watchdog: bool = True):
         self.models = models
-        self.codec = models.codec
         self.speaker = speaker.detach().reshape(-1).float()
         self.store = store if store is not None else StateStore(VOICE_PARAMS)
         self.denoiser = models.denoiser
