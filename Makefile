@@ -36,7 +36,7 @@ music-data: setup
 	$(PY) -m pipelines.music.data --out data/music --clips 1600 --seconds 10 --seed 0
 
 video-sr-data: setup
-	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 600 --frames 12 --size 128 --seed 0
+	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 900 --frames 12 --size 128 --seed 0
 
 voice-data: setup
 	$(PY) -m pipelines.voice.data --out data/voice --speakers 24 --sentences 150 --seed 0
@@ -50,7 +50,7 @@ voice-models: voice-codec
 
 # The video SR house models (60 min on 2 cores): autoencoder, 4x and 2x upsamplers, refiner.
 video-sr-models: setup
-	$(PY) -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60
+	$(PY) -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60 --jobs 2
 
 music-vae: setup
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --floor 1e-5 --chroma 0 --out models/music/vae

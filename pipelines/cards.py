@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 
-def write_card(folder: Path, title: str, summary: str, corpus: str) -> Path:
-    card = json.loads((folder / "house.json").read_text())
+def write_card(folder: Path, title: str, summary: str, corpus: str, card: dict | None = None) -> Path:
+    """`card` is what to show, when it is not the folder's house.json as it stands."""
+    card = card if card is not None else json.loads((folder / "house.json").read_text())
     lines = [f"# {title}", "", summary, "", f"- data: {corpus}"]
     for key in ("command", "train_minutes", "prep_minutes", "steps", "batch", "clips", "parameters",
-                "weights_dtype", "hop", "halo_frames", "scales", "sigma"):
+                "weights_dtype", "hop", "halo_frames", "scales", "sigma", "networks"):
         if key in card:
             lines.append(f"- {key.replace('_', ' ')}: `{card[key]}`" if key == "command" else
                          f"- {key.replace('_', ' ')}: {format_metric(card[key])}")

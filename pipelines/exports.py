@@ -88,26 +88,22 @@ def music_decoder_spec(vae) -> ExportSpec:
                       lambda s: (_randn(s["batch"], c, s["frames"]),), kind=PartKind.DECODER)
 
 
-def video_sr_refiner_spec(refiner) -> ExportSpec:
-    from .video_sr.models import LATENT_CHANNELS
-
+def video_sr_refiner_spec(refiner, cfg, scale: int) -> ExportSpec:
     profiles = LATENT_GRID
     axes = {0: "batch", 2: "height", 3: "width"}
 
     def make(s):
-        shape = (s["batch"], LATENT_CHANNELS, s["height"], s["width"])
+        shape = (s["batch"], cfg.latent_channels, s["height"], s["width"])
         return _randn(*shape), torch.rand(s["batch"]), _randn(*shape)
 
-    return ExportSpec("video_sr_refiner", CondModule(refiner, ("z_up",)).eval(), ("x", "sigma", "z_up"),
+    return ExportSpec(f"video_sr_refiner_x{scale}", CondModule(refiner, ("z_up",)).eval(), ("x", "sigma", "z_up"),
                       ("velocity",), {"x": axes, "sigma": {0: "batch"}, "z_up": axes}, profiles, make)
 
 
-def video_sr_decoder_spec(decoder) -> ExportSpec:
-    from .video_sr.models import LATENT_CHANNELS
-
+def video_sr_decoder_spec(decoder, cfg, scale: int) -> ExportSpec:
     profiles = LATENT_GRID
-    return stateful_spec("video_sr_decoder", decoder.eval(), {0: "batch", 3: "height", 4: "width"}, profiles,
-                         lambda s: _randn(s["batch"], LATENT_CHANNELS, 1, s["height"], s["width"]))
+    return stateful_spec(f"video_sr_decoder_x{scale}", decoder.eval(), {0: "batch", 3: "height", 4: "width"}, profiles,
+                         lambda s: _randn(s["batch"], cfg.latent_channels, 1, s["height"], s["width"]))
 
 
 def video_sr_upsampler_spec(upsampler, scale: int) -> ExportSpec:
@@ -178,10 +174,10 @@ def house_specs(which: tuple[str, ...] = ("music", "video-sr", "voice")) -> Iter
     if "video-sr" in which:
         from .video_sr.checkpoint import load_video_sr
 
-        v = load_video_sr(None, 4)
-        yield video_sr_refiner_spec(v.refiner)
-        yield video_sr_decoder_spec(v.decoder)
-        yield video_sr_upsampler_spec(v.upsampler, 4)
+        for scale in (4, 2):
+            v = load_video_sr(None, scale)
+            yield from v.ort_parts().values()
+            yield v.export_spec()
     if "voice" in which:
         from .voice.checkpoint import load_voice
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import ModelFolderError
@@ -20,6 +21,6 @@ def load_module(module: torch.nn.Module, path: Path, how_to_make: str) -> torch.
         raise ModelFolderError(f"{path}: missing ({how_to_make})")
     try:
         module.load_state_dict(load_file(str(path)))
-    except (RuntimeError, OSError) as err:  # wrong shapes or not a safetensors file
+    except (RuntimeError, OSError, SafetensorError) as err:  # wrong shapes or not a safetensors file
         raise ModelFolderError(f"{path}: not weights of this model ({str(err).splitlines()[0]})") from None
     return module.eval().requires_grad_(False)

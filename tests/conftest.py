@@ -64,19 +64,19 @@ def tiny_models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_video_sr(tmp_path_factory):
     """A randomly initialised video SR model folder (the code path of the house models)."""
-    from pipelines.video_sr.checkpoint import save_models
+    from pipelines.video_sr.checkpoint import save_scale
     from pipelines.video_sr.models import CausalDecoder, Encoder, LatentUpsampler, SRConfig, SRDenoiser
 
     torch.manual_seed(0)
-    cfg = SRConfig(width=8, blocks=1)
+    cfg = SRConfig(width=8, blocks=1, latent_channels=8)
     folder = tmp_path_factory.mktemp("video_sr")
-    modules = {"encoder": Encoder(cfg), "decoder": CausalDecoder(cfg), "refiner": SRDenoiser(cfg),
-               "upsampler_x2": LatentUpsampler(2, cfg), "upsampler_x4": LatentUpsampler(4, cfg)}
-    for m in modules.values():  # random weights large enough that every stage matters
-        for p in m.parameters():
-            p.data.normal_(0, 0.2)
-    save_models(folder, modules, {"config": {"width": 8, "blocks": 1, "time_kernel": 2}, "scales": [2, 4],
-                                  "sigma": 0.3})
+    for scale in (2, 4):
+        modules = {"encoder": Encoder(cfg), "decoder": CausalDecoder(cfg), "refiner": SRDenoiser(cfg),
+                   "upsampler": LatentUpsampler(scale, cfg)}
+        for m in modules.values():  # random weights large enough that every stage matters
+            for p in m.parameters():
+                p.data.normal_(0, 0.2)
+        save_scale(folder, scale, cfg, modules, {"sigma": 0.3})
     return folder
 
 

@@ -31,11 +31,11 @@ def specs(tiny_models, tiny_video_sr, tiny_voice):
     voice, _ = load_voice(tiny_voice)
     return {s.name: s for s in (
         music_dit_spec(music.transformer), music_decoder_spec(music.codec.vae),
-        video_sr_refiner_spec(video.refiner), video_sr_decoder_spec(video.decoder),
+        video_sr_refiner_spec(video.refiner, video.cfg, 4), video_sr_decoder_spec(video.decoder, video.cfg, 4),
         voice_converter_spec(voice.converter), voice_decoder_spec(voice.codec))}
 
 
-NAMES = ["music_dit", "music_vae_decoder", "video_sr_refiner", "video_sr_decoder", "voice_converter", "voice_decoder"]
+NAMES = ["music_dit", "music_vae_decoder", "video_sr_refiner_x4", "video_sr_decoder_x4", "voice_converter", "voice_decoder"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -96,7 +96,7 @@ def test_ort_denoiser_in_the_ring_matches_eager(specs, tmp_path):
 
 def test_ring_on_ort_keeps_in_flight_slots_through_a_live_change(specs, tmp_path):
     """A live step change on an ORT-backed ring discards nothing (the ring does not know the backend)."""
-    spec = specs["video_sr_refiner"]
+    spec = specs["video_sr_refiner_x4"]
     module = spec.module.module
     ort = make_denoiser(Backend.ORT, spec, TorchDenoiser(module, module), cache=tmp_path, threads=1)
     x, _, z_up = spec.make_inputs({"batch": 1, "height": 8, "width": 8})
@@ -224,7 +224,8 @@ def test_build_trt_cli(tmp_path, capsys, monkeypatch):
     cache = tmp_path / "cache"
     assert main(["build-trt", "--pipelines", "video-sr", "--onnx-only", "--cache", str(cache)]) == 0
     files = sorted(p.name for p in (cache / "onnx").glob("*.onnx"))
-    assert [f.split("-")[0] for f in files] == ["video_sr_decoder", "video_sr_refiner", "video_sr_upsampler_x4"]
+    assert [f.split("-")[0] for f in files] == [f"video_sr_{part}_x{scale}" for part in ("decoder", "refiner", "upsampler")
+                                                for scale in (2, 4)]
     stamps = {p: p.stat().st_mtime_ns for p in (cache / "onnx").glob("*.onnx")}
     assert main(["build-trt", "--pipelines", "video-sr", "--onnx-only", "--cache", str(cache)]) == 0
     assert {p: p.stat().st_mtime_ns for p in (cache / "onnx").glob("*.onnx")} == stamps

@@ -5,13 +5,14 @@ import json
 import numpy as np
 from safetensors.numpy import load_file
 
-from pipelines.video_sr.data import HELD_OUT, PHOTOS, PROCEDURAL, ClipSpec, compress, downscale, lr_key, main, make_clip
+from pipelines.video_sr.data import (HELD_OUT, SOURCES, ClipSpec, compress, dead_leaves, downscale, lr_key, main,
+                                     make_clip)
 
 
 def test_corpus_files_hold_aligned_hr_and_lr_clips(tmp_path):
-    assert main(["--out", str(tmp_path), "--clips", "20", "--frames", "4", "--size", "64"]) == 0
+    assert main(["--out", str(tmp_path), "--clips", "30", "--frames", "4", "--size", "64"]) == 0
     meta = [json.loads(line) for line in (tmp_path / "metadata.jsonl").read_text().splitlines()]
-    assert len(meta) == 20 and {m["source"] for m in meta} == set(PHOTOS + PROCEDURAL)
+    assert len(meta) == 30 and {m["source"] for m in meta} == set(SOURCES)
     for m in meta:
         assert (m["split"] == "test") == (m["source"] in HELD_OUT)
         clip = load_file(str(tmp_path / m["file"]))
@@ -33,3 +34,12 @@ def test_photo_motion_moves_and_compression_loses_detail():
     clean = downscale(hr, 4)
     assert np.abs(lr.astype(int) - clean).mean() > 0.5  # H.264 at CRF 35 is lossy
     assert np.abs(compress(clean, "jpeg", 90).astype(int) - clean).mean() < np.abs(compress(clean, "jpeg", 20).astype(int) - clean).mean()
+
+
+def test_dead_leaves_pictures_differ_by_seed_and_hold_detail_at_every_scale():
+    a, b = (dead_leaves(96, np.random.default_rng(seed)) for seed in (0, 1))
+    assert a.shape == (96, 96, 3) and a.dtype == np.uint8 and np.abs(a.astype(int) - b).mean() > 10
+    # scale invariance, roughly: detail both pixel to pixel and between 8-pixel blocks
+    fine = np.abs(np.diff(a.astype(float), axis=1)).mean()
+    coarse = np.abs(np.diff(a.astype(float).reshape(12, 8, 12, 8, 3).mean((1, 3)), axis=1)).mean()
+    assert fine > 3 and coarse > 3

@@ -1,21 +1,40 @@
 """Video SR models: causal streaming equals whole-clip runs; the one-step refiner runs in the ring."""
 
+import numpy as np
 import pytest
 import torch
 
 from engine import Ring, StateStore, TorchDenoiser, request_from_state
-from pipelines.video_sr.models import LATENT_CHANNELS, CausalDecoder, Encoder, LatentUpsampler, SRDenoiser
+from pipelines.video_sr.models import CausalDecoder, Encoder, LatentUpsampler, SRConfig, SRDenoiser
+
+C = SRConfig().latent_channels
+
+
+def _randomised(module: torch.nn.Module) -> torch.nn.Module:
+    """Random weights where they start at zero (the decoder's head, the refiner's output)."""
+    for p in module.parameters():
+        if not p.detach().any():
+            p.data.normal_(0, 0.05)
+    return module.eval()
+
+
+def test_an_untrained_cascade_adds_nothing_to_bicubic():
+    z = torch.randn(1, C, 2, 8, 8)
+    assert CausalDecoder()(z)[0].abs().max() == 0
+    x = torch.randn(2, C, 8, 8)
+    assert SRDenoiser()(x, torch.full((2,), 0.3), {"z_up": x}).abs().max() == 0
 
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_upsampler_and_decoder_stream_frame_by_frame_as_they_run_whole(scale):
     torch.manual_seed(scale)
-    up, dec = LatentUpsampler(scale).eval(), CausalDecoder().eval()
+    up, dec = _randomised(LatentUpsampler(scale)), _randomised(CausalDecoder())
     lr = torch.rand(1, 3, 6, 64 // scale, 64 // scale)
     with torch.no_grad():
         z, _ = up(lr)
         hr, _ = dec(z)
-        assert z.shape == (1, LATENT_CHANNELS, 6, 16, 16) and hr.shape == (1, 3, 6, 64, 64)
+        assert z.shape == (1, C, 6, 16, 16) and hr.shape == (1, 3, 6, 64, 64)
+        assert hr.abs().mean() > 1e-3
         su = sd = None
         frames = []
         for t in range(6):
@@ -28,11 +47,11 @@ def test_upsampler_and_decoder_stream_frame_by_frame_as_they_run_whole(scale):
 
 def test_the_refiner_runs_in_the_ring_one_step_from_the_upsampled_latent():
     torch.manual_seed(0)
-    model = SRDenoiser().eval()
+    model = _randomised(SRDenoiser())
     denoiser = TorchDenoiser(model, lambda x, s, c: model(x, s, c))
     store = StateStore(initial={"steps": 1, "strength": 0.3, "depth": 4})
-    ring = Ring(denoiser, (LATENT_CHANNELS, 16, 16), store=store, frame_dim=0)
-    sources = [torch.randn(LATENT_CHANNELS, 16, 16) for _ in range(4)]
+    ring = Ring(denoiser, (C, 16, 16), store=store, frame_dim=0)
+    sources = [torch.randn(C, 16, 16) for _ in range(4)]
     for z_up in sources:  # consecutive frames, each its own slot
         ring.submit(request_from_state(store.snapshot, cond={"z_up": z_up}, source=z_up))
     done = ring.run_until_idle()
@@ -41,22 +60,45 @@ def test_the_refiner_runs_in_the_ring_one_step_from_the_upsampled_latent():
 
 
 def test_training_script_writes_weights_and_a_card(tmp_path):
+    """Both scales in parallel processes (--jobs 2), then the card from both; --init continues one."""
     import json
 
     from pipelines.video_sr import data, train
+    from pipelines.video_sr.checkpoint import PARTS, load_video_sr
 
     assert data.main(["--out", str(tmp_path / "d"), "--clips", "19", "--frames", "4", "--size", "32"]) == 0
-    assert train.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--minutes", "0.03",
-                       "--batch", "2", "--frames", "2"]) == 0
+    common = ["--data", str(tmp_path / "d"), "--minutes", "0.03", "--batch", "2", "--frames", "2", "--width", "8",
+              "--latent-channels", "4"]
+    assert train.main([*common, "--out", str(tmp_path / "m"), "--jobs", "2"]) == 0
     card = json.loads((tmp_path / "m" / "house.json").read_text())
     assert card["scales"] == [2, 4]
-    assert set(card["train_minutes"]) == {"autoencoder", "upsampler_x2", "upsampler_x4", "refiner"}
     for scale in (2, 4):
-        assert all(card["metrics_heldout"][f"x{scale}"][k] > 0 for k in ("psnr_sr", "psnr_bicubic"))
-    assert {p.name for p in (tmp_path / "m").glob("*.safetensors")} == {
-        "encoder.safetensors", "decoder.safetensors", "upsampler_x2.safetensors", "upsampler_x4.safetensors",
-        "refiner.safetensors"}
-    # what it wrote loads through the one loader the renderer uses
-    from pipelines.video_sr.checkpoint import load_video_sr
+        entry = card[f"x{scale}"]
+        assert set(entry["train_minutes"]) == {"cascade", "encoder", "refiner"}
+        assert entry["config"]["width"] == 8 and entry["config"]["latent_channels"] == 4
+        assert all(entry["metrics_heldout"][k] > 0 for k in ("psnr_sr", "psnr_bicubic"))
+        assert {p.name for p in (tmp_path / "m" / f"x{scale}").glob("*.safetensors")} == {f"{p}.safetensors" for p in PARTS}
+        # what it wrote loads through the one loader the renderer uses
+        assert load_video_sr(tmp_path / "m", scale).sigma == entry["sigma"]
+    readme = (tmp_path / "m" / "README.md").read_text()
+    assert "--jobs 2" in readme and "x2:" in readme and "x4:" in readme
+    # continuing one scale keeps the other's entry and weights
+    before = (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes()
+    assert train.main([*common, "--out", str(tmp_path / "m"), "--scales", "4", "--init", str(tmp_path / "m")]) == 0
+    after = json.loads((tmp_path / "m" / "house.json").read_text())
+    assert after["x2"] == card["x2"] and after["scales"] == [2, 4] and "--init" in after["x4"]["command"]
+    assert (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes() == before
 
-    assert load_video_sr(tmp_path / "m", 2).sigma == card["sigma"]
+
+def test_training_batches_are_augmented_with_hr_and_lr_still_paired():
+    from pipelines.video_sr.train import batch
+
+    hr = torch.randint(0, 256, (3, 3, 5, 16, 16), dtype=torch.uint8)
+    lr = torch.nn.functional.avg_pool3d(hr.float(), (1, 4, 4)).round().to(torch.uint8)  # a known pairing
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(20):
+        x, low = batch(hr, lr, 4, 3, rng)
+        assert torch.allclose(torch.nn.functional.avg_pool3d(x * 255, (1, 4, 4)).round(), low * 255, atol=1e-3)
+        seen.add(tuple(x[0, :, 0, 0, 0].tolist()))
+    assert len(seen) > 5  # windows, mirrors and channel orders differ from batch to batch

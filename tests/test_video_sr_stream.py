@@ -104,11 +104,21 @@ def test_missing_or_wrong_model_folders_are_clear_errors(model_dir, tmp_path):
     with pytest.raises(ModelFolderError, match="no house.json"):
         load_video_sr(tmp_path, 4)
     (tmp_path / "house.json").write_text((model_dir / "house.json").read_text())
-    with pytest.raises(ModelFolderError, match="upsampler_x4.safetensors: missing"):
+    with pytest.raises(ModelFolderError, match="x4/upsampler.safetensors: missing"):
         load_video_sr(tmp_path, 4)
-    (tmp_path / "house.json").write_text(json.dumps({"config": {}, "scales": [4], "sigma": 0.1}))
-    with pytest.raises(ModelFolderError, match="no 2x upsampler"):
+    card = json.loads((model_dir / "house.json").read_text())
+    (tmp_path / "house.json").write_text(json.dumps({"scales": [4], "x4": card["x4"]}))
+    with pytest.raises(ModelFolderError, match="no 2x models"):
         load_video_sr(tmp_path, 2)
+    (tmp_path / "house.json").write_text(json.dumps({"scales": [4], "x4": {"config": {"width": 8}}}))
+    with pytest.raises(ModelFolderError, match="bad x4 entry"):
+        load_video_sr(tmp_path, 4)
+    (tmp_path / "x4").mkdir()
+    for part in ("upsampler", "refiner", "decoder"):
+        (tmp_path / "x4" / f"{part}.safetensors").write_bytes(b"not weights")
+    (tmp_path / "house.json").write_text(json.dumps({"scales": [4], "x4": card["x4"]}))
+    with pytest.raises(ModelFolderError, match="not weights of this model"):
+        load_video_sr(tmp_path, 4)
 
 
 def _write_vfr_clip(path, frames: int, h: int, w: int) -> list[float]:

@@ -1,19 +1,23 @@
-"""The video SR model folder: one safetensors file per module and a card.
+"""The video SR model folder: one set of networks per scale, and one card.
 
-    FOLDER/house.json              the card: config, scales, default start sigma, metrics
-    FOLDER/decoder.safetensors     CausalDecoder
-    FOLDER/refiner.safetensors     SRDenoiser (shared by every scale)
-    FOLDER/upsampler_x2.safetensors, upsampler_x4.safetensors
-    FOLDER/encoder.safetensors     Encoder (training targets only; kept to continue training)
+    FOLDER/house.json                 the card: "scales" and, per scale, "x2"/"x4": its config,
+                                      default start sigma, training time and held-out metrics
+    FOLDER/x4/upsampler.safetensors   LatentUpsampler (4x)
+    FOLDER/x4/refiner.safetensors     SRDenoiser
+    FOLDER/x4/decoder.safetensors     CausalDecoder
+    FOLDER/x4/encoder.safetensors     Encoder (training targets only; kept to continue training)
+    FOLDER/x2/...                     the same for 2x
 
-A missing folder, file or scale is a ModelFolderError naming it; weights load only
-from safetensors.
+Each scale is a whole cascade of its own, so the two train side by side on one core
+each. A missing folder, file or scale is a ModelFolderError naming it; weights load
+only from safetensors.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +29,7 @@ from ..weights import load_module, save_module
 from .models import CausalDecoder, LatentUpsampler, SRConfig, SRDenoiser
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "video_sr"
+PARTS = ("encoder", "upsampler", "refiner", "decoder")
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,12 @@ class VideoSRModels:
     """What the streaming SR needs for one scale."""
 
     scale: int
+    cfg: SRConfig
     upsampler: LatentUpsampler
     refiner: SRDenoiser
     decoder: CausalDecoder
     sigma: float  # the start sigma that measured best on held-out clips
-    card: dict
+    card: dict  # this scale's entry of the card
     denoiser: Denoiser | None = None  # the refiner on its backend (torch eager unless with_backend chose another)
 
     def __post_init__(self) -> None:
@@ -46,20 +52,41 @@ class VideoSRModels:
     def export_spec(self):
         from ..exports import video_sr_refiner_spec
 
-        return video_sr_refiner_spec(self.refiner)
+        return video_sr_refiner_spec(self.refiner, self.cfg, self.scale)
 
     def ort_parts(self) -> dict:
         from ..exports import video_sr_decoder_spec, video_sr_upsampler_spec
 
         return {"upsampler": video_sr_upsampler_spec(self.upsampler, self.scale),
-                "decoder": video_sr_decoder_spec(self.decoder)}
+                "decoder": video_sr_decoder_spec(self.decoder, self.cfg, self.scale)}
 
 
-def save_models(folder: Path, modules: dict[str, torch.nn.Module], card: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def save_scale(folder: Path, scale: int, cfg: SRConfig, modules: dict[str, torch.nn.Module], entry: dict) -> None:
+    """Write one scale's networks and merge its entry into the card (another scale's training
+    may write its own entry at the same time: the card is updated under a lock)."""
+    missing = set(PARTS) - set(modules)
+    if missing:
+        raise ValueError(f"a {scale}x model set needs {sorted(missing)}")
+    sub = folder / f"x{scale}"
+    sub.mkdir(parents=True, exist_ok=True)
     for name, module in modules.items():
-        save_module(module, folder / f"{name}.safetensors")
-    (folder / "house.json").write_text(json.dumps(card, indent=2))
+        save_module(module, sub / f"{name}.safetensors")
+    with open(folder / ".house.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = folder / "house.json"
+        card = json.loads(path.read_text()) if path.is_file() else {}
+        card[f"x{scale}"] = {"config": asdict(cfg), **entry}
+        card["scales"] = sorted({*card.get("scales", ()), scale})
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(card, indent=2))
+        tmp.replace(path)
+
+
+def read_card(folder: Path) -> dict:
+    path = folder / "house.json"
+    if not path.is_file():
+        raise ModelFolderError(f"{folder}: not a video SR model folder (no house.json)")
+    return json.loads(path.read_text())
 
 
 def _load(module: torch.nn.Module, path: Path) -> torch.nn.Module:
@@ -68,18 +95,20 @@ def _load(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 
 def load_video_sr(folder: Path | None, scale: int) -> VideoSRModels:
     folder = Path(folder) if folder is not None else HOUSE_MODELS
-    card_path = folder / "house.json"
-    if not card_path.is_file():
-        raise ModelFolderError(f"{folder}: not a video SR model folder (no house.json)")
-    card = json.loads(card_path.read_text())
-    if scale not in card.get("scales", ()):
-        raise ModelFolderError(f"{folder}: has no {scale}x upsampler (scales {card.get('scales')})")
-    cfg = SRConfig(**card["config"])
+    card = read_card(folder)
+    entry = card.get(f"x{scale}")
+    if scale not in card.get("scales", ()) or not isinstance(entry, dict):
+        raise ModelFolderError(f"{folder}: has no {scale}x models (scales {card.get('scales')})")
+    try:
+        cfg = SRConfig(**entry["config"])
+        sigma = float(entry["sigma"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFolderError(f"{folder / 'house.json'}: bad x{scale} entry ({err})") from None
+    sub = folder / f"x{scale}"
     return VideoSRModels(
-        scale=scale,
-        upsampler=_load(LatentUpsampler(scale, cfg), folder / f"upsampler_x{scale}.safetensors"),
-        refiner=_load(SRDenoiser(cfg), folder / "refiner.safetensors"),
-        decoder=_load(CausalDecoder(cfg), folder / "decoder.safetensors"),
-        sigma=float(card["sigma"]),
-        card=card,
+        scale=scale, cfg=cfg,
+        upsampler=_load(LatentUpsampler(scale, cfg), sub / "upsampler.safetensors"),
+        refiner=_load(SRDenoiser(cfg), sub / "refiner.safetensors"),
+        decoder=_load(CausalDecoder(cfg), sub / "decoder.safetensors"),
+        sigma=sigma, card=entry,
     )

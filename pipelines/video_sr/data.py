@@ -2,10 +2,15 @@
 
     python -m pipelines.video_sr.data --out data/video_sr --clips 600
 
-High-resolution clips come from two kinds of source:
+High-resolution clips come from three kinds of source:
 - FFmpeg's procedural video (PyAV's lavfi input): mandelbrot zooms, life, cellauto,
   testsrc2, and zoompan-style motion;
-- pan, zoom and rotation over the photos shipped inside scikit-image.
+- pan, zoom and rotation over the photos shipped inside scikit-image;
+- the same motion over "dead leaves" pictures, a new one per clip: occluding shaded
+  discs and boxes whose sizes follow a power law, some striped. Their edge and scale
+  statistics are those of natural images (a classic synthetic prior for restoration
+  networks), so they stand in for the photos we cannot download: fourteen photos alone
+  teach a network their content, not the degradation.
 Each clip is degraded the way real low-resolution video is: Gaussian blur, bicubic
 downscale (antialiased), sensor noise, then JPEG or H.264 compression. Sources in
 HELD_OUT (photos and procedural kinds) never appear in training.
@@ -32,7 +37,10 @@ import torch.nn.functional as F
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
           "horse", "brick", "grass", "gravel", "camera", "moon", "page", "text", "coins")
 PROCEDURAL = ("mandelbrot", "life", "cellauto", "testsrc2")
+SYNTHETIC = ("deadleaves",)
 HELD_OUT = ("chelsea", "rocket", "mandelbrot")  # never trained on: two photos and one procedural kind
+# the order clips cycle through sources: one clip in three is a dead-leaves picture
+SOURCES = PHOTOS + PROCEDURAL + SYNTHETIC * 10
 SCALES = (2, 4)  # HR / LR, each side
 
 
@@ -91,6 +99,37 @@ def photo_motion(image: np.ndarray, frames: int, size: int, rng: np.random.Gener
     out = F.grid_sample(src.expand(frames, -1, -1, -1), grid, mode="bicubic", padding_mode="reflection",
                         align_corners=False)
     return np.ascontiguousarray(out.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy())
+
+
+def dead_leaves(size: int, rng: np.random.Generator, shapes: int = 6000) -> np.ndarray:
+    """(size, size, 3) uint8: shapes dropped one over another, radii ~ r^-3 (scale invariant),
+    each a colour near grey (channels correlate, as in photos) with a linear shading and,
+    one in four, stripes; over a shaded background."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    img = (rng.uniform(40, 200) + rng.uniform(-40, 40) * yy + rng.uniform(-40, 40) * xx)[..., None].repeat(3, -1)
+    r_min, r_max = 1.5, size / 4
+    u = rng.random(shapes)
+    radii = (r_min**-2 - u * (r_min**-2 - r_max**-2)) ** -0.5  # inverse CDF of p(r) ~ r^-3
+    for r in radii:  # back to front: each shape covers the ones before it
+        cy, cx = rng.uniform(-r, size + r, 2)
+        y0, y1 = max(0, int(cy - r)), min(size, int(cy + r) + 1)
+        x0, x1 = max(0, int(cx - r)), min(size, int(cx + r) + 1)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        py, px = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dy, dx = (py - cy) / r, (px - cx) / r
+        if rng.random() < 0.7:
+            mask = dy**2 + dx**2 <= 1
+        else:
+            mask = (np.abs(dy) <= 1) & (np.abs(dx) <= rng.uniform(0.3, 1))
+        color = rng.uniform(10, 245) + rng.normal(0, 25, 3)
+        value = color * (1 + rng.uniform(-0.3, 0.3) * dy + rng.uniform(-0.3, 0.3) * dx)[..., None]
+        if rng.random() < 0.25:
+            angle, period = rng.uniform(0, np.pi), rng.uniform(2.5, 12)
+            stripes = np.sin((px * np.cos(angle) + py * np.sin(angle)) * 2 * np.pi / period)
+            value = value * (0.75 + 0.25 * stripes[..., None])
+        img[y0:y1, x0:x1][mask] = value[mask]
+    return np.clip(img, 0, 255).round().astype(np.uint8)
 
 
 def procedural(kind: str, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -194,10 +233,9 @@ def degrade(hr: np.ndarray, spec: ClipSpec, scale: int, rng: np.random.Generator
 
 def clip_spec(index: int, seed: int, frames: int, size: int) -> ClipSpec:
     rng = np.random.default_rng([seed, index])
-    sources = PHOTOS + PROCEDURAL
     codec = "h264" if rng.random() < 0.5 else "jpeg"
     quality = int(rng.integers(20, 33)) if codec == "h264" else int(rng.integers(25, 80))
-    return ClipSpec(source=str(sources[index % len(sources)]), seed=int(rng.integers(0, 2**31 - 1)), frames=frames,
+    return ClipSpec(source=str(SOURCES[index % len(SOURCES)]), seed=int(rng.integers(0, 2**31 - 1)), frames=frames,
                     size=size, blur=float(rng.uniform(0.0, 1.2)), noise=float(rng.uniform(0.0, 4.0)),
                     codec=codec, quality=quality)
 
@@ -207,6 +245,8 @@ def make_clip(spec: ClipSpec, scales: tuple[int, ...] = SCALES) -> tuple[np.ndar
     rng = np.random.default_rng(spec.seed)
     if spec.source in PROCEDURAL:
         hr = procedural(spec.source, spec.frames, spec.size, rng)
+    elif spec.source in SYNTHETIC:
+        hr = photo_motion(dead_leaves(3 * spec.size, rng), spec.frames, spec.size, rng)
     else:
         hr = photo_motion(photo(spec.source), spec.frames, spec.size, rng)
     return hr, {s: degrade(hr, spec, s, rng) for s in scales}

@@ -5,7 +5,7 @@
     z --CausalDecoder--> HR frames
     HR frames --Encoder--> z (training targets only)
 
-Latent grid: HR / 4 with LATENT_CHANNELS channels. For 4x SR the latent grid equals
+Latent grid: HR / 4 with `latent_channels` channels. For 4x SR the latent grid equals
 the LR grid, for 2x it is half of it (the upsampler's stem strides by 2). Temporal
 look-ahead is zero everywhere: every temporal kernel is causal (causal.py).
 """
@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from .causal import CausalBlock, CausalConv3d
 
-LATENT_CHANNELS = 8
 LATENT_FACTOR = 4  # HR pixels per latent cell, each side
 
 
@@ -29,6 +28,7 @@ class SRConfig:
     width: int = 32
     blocks: int = 2
     time_kernel: int = 2  # frames each causal conv sees: this one and time_kernel - 1 before
+    latent_channels: int = 16  # a latent cell covers 4x4x3 = 48 HR values of detail
 
 
 def _stack(x, blocks, states):
@@ -49,7 +49,7 @@ class Encoder(nn.Module):
             nn.Conv2d(3, w, 3, padding=1), nn.SiLU(),
             nn.Conv2d(w, w, 4, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w, w, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(w, LATENT_CHANNELS, 3, padding=1),
+            nn.Conv2d(w, cfg.latent_channels, 3, padding=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,9 +64,12 @@ class CausalDecoder(nn.Module):
     def __init__(self, cfg: SRConfig = SRConfig()):
         super().__init__()
         w = cfg.width
-        self.stem = CausalConv3d(LATENT_CHANNELS, w, 3, cfg.time_kernel)
+        self.stem = CausalConv3d(cfg.latent_channels, w, 3, cfg.time_kernel)
         self.blocks = nn.ModuleList(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
         self.head = nn.Conv2d(w, 3 * LATENT_FACTOR**2, 3, padding=1)
+        # an untrained cascade outputs bicubic exactly: training starts from the baseline, not below it
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, z: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
         h, s0 = self.stem(z, state[0] if state is not None else None)
@@ -86,7 +89,7 @@ class LatentUpsampler(nn.Module):
         w = cfg.width
         self.stem = CausalConv3d(3, w, 3, cfg.time_kernel, stride=4 // scale)
         self.blocks = nn.ModuleList(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
-        self.head = CausalConv3d(w, LATENT_CHANNELS, 3, 1)
+        self.head = CausalConv3d(w, cfg.latent_channels, 3, 1)
 
     def forward(self, lr: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
         h, s0 = self.stem(lr, state[0] if state is not None else None)
@@ -104,9 +107,13 @@ class SRDenoiser(nn.Module):
     def __init__(self, cfg: SRConfig = SRConfig()):
         super().__init__()
         w = cfg.width
-        self.inp = nn.Conv2d(2 * LATENT_CHANNELS + 1, w, 3, padding=1)
+        c = cfg.latent_channels
+        self.inp = nn.Conv2d(2 * c + 1, w, 3, padding=1)
         self.body = nn.Sequential(*(nn.Sequential(nn.SiLU(), nn.Conv2d(w, w, 3, padding=1)) for _ in range(2 * cfg.blocks)))
-        self.out = nn.Conv2d(w, LATENT_CHANNELS, 3, padding=1)
+        self.out = nn.Conv2d(w, c, 3, padding=1)
+        # zero velocity at first: one step from a small sigma returns the upsampler's estimate
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict[str, torch.Tensor]) -> torch.Tensor:
         """x (B, C, h, w), sigma (B,), cond["z_up"] (B, C, h, w) -> velocity (B, C, h, w)."""

@@ -30,7 +30,6 @@ from engine import InputError, Ring, StateStore, request_from_state
 
 from ..ring_streams import depth_follows_steps
 from .checkpoint import VideoSRModels
-from .models import LATENT_CHANNELS
 from .quality import bicubic
 from .params import VIDEO_SR_PARAMS
 
@@ -126,8 +125,9 @@ class StreamingSR:
     def _start(self, size: tuple[int, int], padded: tuple[int, int]) -> None:
         self.size = tuple(size)
         h, w = (n * self.scale // 4 for n in padded)  # the latent grid is HR / 4
-        null = {"z_up": torch.zeros(LATENT_CHANNELS, h, w)}
-        self.ring = Ring(self.denoiser, (LATENT_CHANNELS, h, w), store=self.store, null_cond=null)
+        c = self.models.cfg.latent_channels
+        null = {"z_up": torch.zeros(c, h, w)}
+        self.ring = Ring(self.denoiser, (c, h, w), store=self.store, null_cond=null)
 
     def _collect(self, completions) -> list[np.ndarray]:
         last = self.ring.trace.last()

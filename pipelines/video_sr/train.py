@@ -1,25 +1,33 @@
-"""Train the video SR house models on the generated corpus, in timed stages.
+"""Train the video SR house models on the generated corpus: one cascade per scale, in timed stages.
 
-    python -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60
+    python -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60 --jobs 2
 
-The latents describe the detail bicubic upsampling misses: r = HR - bicubic(LR), and
-the SR output is bicubic(LR) + decoder(z).
-1. autoencoder: Encoder + CausalDecoder reconstruct r (L1 + L1 of gradients), over
-   both scales' residuals;
-2. one upsampler per scale (2x, 4x): LatentUpsampler maps LR clips onto the encoder's
-   latents of r (latent L2 + L1 of the output through the frozen decoder);
-3. refiner, shared by both scales: SRDenoiser, flow matching from the upsampler's
-   estimate toward the encoder's latents of r: x_s = (1 - s) z_up + s noise with s <= SIGMA_MAX,
-   one Euler step to 0.
-Weights are safetensors (checkpoint.py); house.json records the held-out PSNR of
-each scale against bicubic, for several refiner start sigmas, and the training time.
+The latents describe the detail bicubic upsampling misses: the SR output is
+bicubic(LR) + decoder(z). Per scale:
+1. cascade: LatentUpsampler + CausalDecoder end to end on the final frames (frame_loss:
+   per clip, the log of the MSE plus the MSE of frame-to-frame differences against the
+   truth's, so detail that is not in the next frame is not invented); the decoder's head
+   starts at zero, so training starts from bicubic;
+2. encoder: Encoder onto the frozen decoder's latent space (HR residual -> z that
+   decodes to it), the refiner's targets;
+3. refiner: SRDenoiser, one Euler step from x_s = (1 - s) z_up + s noise (s <= SIGMA_MAX,
+   one noise pattern for every frame of a clip, as the ring draws it) toward the
+   encoder's latents, judged both in latent space and on the decoded frames.
+Scales train in parallel processes with `--jobs 2` (one thread each: on this CPU two
+single-threaded runs learn faster than one run on two threads). Weights are
+safetensors (checkpoint.py); the card records, per scale, held-out PSNR against
+bicubic (the mean over clips, as bench/video_sr.py measures it) for several refiner
+start sigmas, and the training time. `--init FOLDER` continues from a model folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +37,28 @@ from safetensors.numpy import load_file
 
 from ..cards import write_card
 from ..training import Budget
-from .checkpoint import save_models
+from .checkpoint import PARTS, read_card, save_scale
 from .data import SCALES, lr_key
 from .models import CausalDecoder, Encoder, LatentUpsampler, SRConfig, SRDenoiser
 from .quality import bicubic, psnr
 from .stream import whole_clip_reference
 
 SIGMA_MAX = 0.5  # the refiner starts at most this far from the upsampler's estimate
-# shares of the budget: autoencoder, 4x upsampler, 2x upsampler, refiner
-SPLIT = {"autoencoder": 0.3, "upsampler_x4": 0.25, "upsampler_x2": 0.2, "refiner": 0.25}
+# shares of each scale's budget
+SPLIT = {"cascade": 0.7, "encoder": 0.1, "refiner": 0.2}
 EVAL_SIGMAS = (0.02, 0.05, 0.1, 0.25)
-CORPUS = ("`python -m pipelines.video_sr.data --clips 600 --frames 12 --size 128` (seed 0): FFmpeg's "
-          "procedural sources (life, cellauto, testsrc2; mandelbrot held out) and pan/zoom/rotation over "
-          "scikit-image's photos (chelsea and rocket held out), 128x128 HR, degraded by blur, antialiased "
-          "bicubic downscale (2x and 4x), noise and JPEG or H.264")
-SUMMARY = ("Four tiny causal networks (latent grid HR/4, 8 channels): a per-frame encoder (training targets), "
-           "a causal latent upsampler per scale, a one-step flow-matching refiner that runs in the ring, and a "
-           "causal decoder with cached state. No look-ahead. Metrics: held-out PSNR (dB) against bicubic, "
-           "the upsampler alone, and the refiner at several start sigmas (`sigma` is the default).")
+TEMPORAL_WEIGHT = 0.5
+LATENT_WEIGHT = 0.1  # the refiner's latent term beside its frame term
+CORPUS = ("`python -m pipelines.video_sr.data --clips 900 --frames 12 --size 128` (seed 0): FFmpeg's "
+          "procedural sources (life, cellauto, testsrc2; mandelbrot held out), pan/zoom/rotation over "
+          "scikit-image's photos (chelsea and rocket held out) and over dead-leaves pictures (one clip in "
+          "three), 128x128 HR, degraded by blur, antialiased bicubic downscale (2x and 4x), noise and JPEG "
+          "or H.264; training batches mirrored, transposed, reversed and colour-permuted")
+SUMMARY = ("One cascade of four tiny causal networks per scale (latent grid HR/4): a causal latent upsampler, "
+           "a one-step flow-matching refiner that runs in the ring, a causal decoder with cached state that "
+           "adds detail onto bicubic, and a per-frame encoder (training targets only). No look-ahead. "
+           "Metrics: held-out PSNR (dB, mean over clips) against bicubic, the cascade without the refiner, "
+           "and with the refiner from several start sigmas (`sigma` is the default).")
 
 
 def load_clips(root: Path, split: str) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
@@ -65,113 +77,187 @@ def load_clips(root: Path, split: str) -> tuple[torch.Tensor, dict[int, torch.Te
     return to(hr), {s: to(v) for s, v in lr.items()}
 
 
-def batch(hr: torch.Tensor, lr: torch.Tensor, size: int, frames: int, rng: np.random.Generator):
-    """A random batch of `frames`-long windows, as float in [0, 1]."""
+def batch(hr: torch.Tensor, lr: torch.Tensor, size: int, frames: int, rng: np.random.Generator,
+          augment: bool = True):
+    """A random batch of `frames`-long windows, as float in [0, 1]. Augmented (the same way for
+    HR and LR): mirrored, transposed, played backwards, colour channels permuted, so a few
+    photos teach the degradation rather than their own content."""
     idx = rng.integers(0, len(hr), size)
     t0 = rng.integers(0, hr.shape[2] - frames + 1, size)
     pick = lambda x: torch.stack([x[i, :, t : t + frames] for i, t in zip(idx, t0)]).float() / 255.0  # noqa: E731
-    return pick(hr), pick(lr)
+    x, low = pick(hr), pick(lr)
+    if augment:
+        for dim in (-1, -2, 2):
+            if rng.random() < 0.5:
+                x, low = x.flip(dim), low.flip(dim)
+        if rng.random() < 0.5 and x.shape[-1] == x.shape[-2]:
+            x, low = x.transpose(-1, -2), low.transpose(-1, -2)
+        perm = torch.from_numpy(rng.permutation(3))
+        x, low = x[:, perm], low[:, perm]
+    return x.contiguous(), low.contiguous()
 
 
-def grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    dx = lambda x: x[..., 1:] - x[..., :-1]  # noqa: E731
-    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
-    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
+def frame_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean over clips of log(MSE + TEMPORAL_WEIGHT * MSE of frame-to-frame differences).
+    The log makes each clip count by its PSNR, as the benchmark averages them, rather than by
+    its error (a chaotic clip's error is a hundred times a photo's); the temporal term makes
+    flicker the truth does not have cost."""
+    mse = (y - x).square().mean((1, 2, 3, 4))
+    dy, dx = y[:, :, 1:] - y[:, :, :-1], x[:, :, 1:] - x[:, :, :-1]
+    return (mse + TEMPORAL_WEIGHT * (dy - dx).square().mean((1, 2, 3, 4)) + 1e-5).log().mean()
+
+
+def clip_psnr(out: torch.Tensor, truth: torch.Tensor) -> float:
+    """Mean over clips of each clip's PSNR (bench/video_sr.py's measure)."""
+    return float(np.mean([psnr(out[i : i + 1], truth[i : i + 1]) for i in range(len(truth))]))
+
+
+def frames_to_clip(z: torch.Tensor, b: int) -> torch.Tensor:
+    """(B*T, C, h, w) -> (B, C, T, h, w)."""
+    return z.reshape(b, -1, *z.shape[1:]).transpose(1, 2)
+
+
+def train_scale(args, scale: int) -> dict:
+    """Train one scale's cascade; returns its card entry (the weights are written)."""
+    torch.manual_seed(args.seed + scale)
+    rng = np.random.default_rng([args.seed, scale])
+    hr, lrs = load_clips(args.data, "train")
+    lr = lrs[scale]
+    test_hr, test_lr = load_clips(args.data, "test")
+    if args.init is not None:
+        cfg = SRConfig(**read_card(args.init)[f"x{scale}"]["config"])
+    else:
+        cfg = SRConfig(width=args.width, latent_channels=args.latent_channels)
+    enc, up, dec, refiner = Encoder(cfg), LatentUpsampler(scale, cfg), CausalDecoder(cfg), SRDenoiser(cfg)
+    modules = {"encoder": enc, "upsampler": up, "decoder": dec, "refiner": refiner}
+    if args.init is not None:
+        from safetensors.torch import load_file as load_weights
+
+        for name, m in modules.items():
+            m.load_state_dict(load_weights(str(args.init / f"x{scale}" / f"{name}.safetensors")))
+    minutes, steps = {}, {}
+
+    def stage(name: str, trained, loss_fn) -> None:
+        params = [p for m in trained for p in m.parameters()]
+        opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+        budget = Budget(args.minutes * SPLIT[name], args.lr, warmup_steps=50)
+        holder = torch.nn.ModuleList(trained)  # one module for gradient clipping
+        for m in trained:
+            m.train().requires_grad_(True)
+        while budget.running():
+            budget.update(opt, holder, loss_fn())
+        minutes[name], steps[name] = round(budget.elapsed / 60, 1), budget.step
+        for m in trained:
+            m.requires_grad_(False).eval()
+        print(f"x{scale} {name}: {budget.step} steps", file=sys.stderr, flush=True)
+
+    def cascade_loss():
+        x, low = batch(hr, lr, args.batch, args.frames, rng)
+        return frame_loss(bicubic(low, scale) + dec(up(low)[0])[0], x)
+
+    def encoder_loss():
+        x, low = batch(hr, lr, args.batch, args.frames, rng)
+        r = x - bicubic(low, scale)
+        return F.mse_loss(dec(enc(r))[0], r)
+
+    def refiner_loss():
+        x, low = batch(hr, lr, args.batch, args.frames, rng)
+        base = bicubic(low, scale)
+        with torch.no_grad():
+            target = enc(x - base).transpose(1, 2).flatten(0, 1)
+            z_up = up(low)[0].transpose(1, 2).flatten(0, 1)
+        b, t = x.shape[0], x.shape[2]
+        s = (torch.rand(b) * SIGMA_MAX).repeat_interleave(t).view(-1, 1, 1, 1)
+        noise = torch.randn(b, *target.shape[1:]).repeat_interleave(t, dim=0)  # one pattern per clip
+        xs = (1 - s) * z_up + s * noise
+        z0 = xs - s * refiner(xs, s.flatten(), {"z_up": z_up})  # one Euler step to sigma 0
+        y = base + dec(frames_to_clip(z0, b))[0]
+        return frame_loss(y, x) + LATENT_WEIGHT * F.mse_loss(z0, target)
+
+    stage("cascade", [up, dec], cascade_loss)
+    stage("encoder", [enc], encoder_loss)
+    stage("refiner", [refiner], refiner_loss)
+
+    with torch.no_grad():
+        low, target = test_lr[scale].float() / 255.0, test_hr.float() / 255.0
+        base = bicubic(low, scale)
+        m = {"psnr_bicubic": clip_psnr(base, target),
+             "psnr_autoencoder": clip_psnr(base + dec(enc(target - base))[0], target),  # the refiner's target
+             "psnr_cascade_only": clip_psnr(base + dec(up(low)[0])[0], target)}
+        for sigma in EVAL_SIGMAS:
+            m[f"psnr_sr_sigma_{sigma:g}"] = clip_psnr(whole_clip_reference(up, refiner, dec, low, sigma), target)
+    sigma = max(EVAL_SIGMAS, key=lambda s: m[f"psnr_sr_sigma_{s:g}"])
+    m["psnr_sr"] = m[f"psnr_sr_sigma_{sigma:g}"]
+    m["psnr_gain_db"] = m["psnr_sr"] - m["psnr_bicubic"]
+    entry = {"sigma": sigma, "train_minutes": minutes, "steps": steps, "metrics_heldout": m,
+             "command": _command(args.argv)}
+    save_scale(args.out, scale, cfg, modules, entry)
+    print(json.dumps({f"x{scale}": m}), flush=True)
+    return entry
+
+
+def write_house_card(folder: Path, command: str) -> None:
+    """The README beside the models, from every scale's entry."""
+    card = read_card(folder)
+    scales = card["scales"]
+    view = {"command": command, "scales": scales,
+            "train_minutes": {f"x{s}": card[f"x{s}"]["train_minutes"] for s in scales},
+            "steps": {f"x{s}": card[f"x{s}"].get("steps") for s in scales},
+            "sigma": {f"x{s}": card[f"x{s}"]["sigma"] for s in scales},
+            "metrics_heldout": {f"x{s}": card[f"x{s}"]["metrics_heldout"] for s in scales},
+            "networks": {f"x{s}": card[f"x{s}"]["config"] for s in scales},
+            "notes": card.get("notes", [])}
+    write_card(folder, "House video SR models", SUMMARY, CORPUS, card=view)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/video_sr"))
     ap.add_argument("--out", type=Path, default=Path("models/video_sr"))
-    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--minutes", type=float, default=60.0, help="per scale")
+    ap.add_argument("--scales", type=int, nargs="+", default=list(SCALES), choices=SCALES)
+    ap.add_argument("--jobs", type=int, default=1, help="scales trained at once, one process and thread each")
+    ap.add_argument("--init", type=Path, default=None, help="continue from this model folder")
+    ap.add_argument("--width", type=int, default=SRConfig.width)
+    ap.add_argument("--latent-channels", type=int, default=SRConfig.latent_channels)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    hr, lr = load_clips(args.data, "train")
-    test_hr, test_lr = load_clips(args.data, "test")
-    cfg = SRConfig()
-    enc, dec, refiner = Encoder(cfg), CausalDecoder(cfg), SRDenoiser(cfg)
-    ups = {s: LatentUpsampler(s, cfg) for s in SCALES}
-    minutes = {}
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    if args.init is not None and not all((args.init / f"x{s}" / f"{p}.safetensors").is_file()
+                                         for s in args.scales for p in PARTS):
+        ap.error(f"--init {args.init}: not a video SR model folder with scales {args.scales}")
+    scales = sorted(set(args.scales))
+    if args.jobs > 1 and len(scales) > 1:
+        return _parallel(args, scales)
+    for scale in scales:
+        train_scale(args, scale)
+    write_house_card(args.out, _command(args.argv))
+    return 0
 
-    def stage(name: str, modules, loss_fn) -> None:
-        params = [p for m in modules for p in m.parameters()]
-        opt = torch.optim.AdamW(params, lr=args.lr)
-        budget = Budget(args.minutes * SPLIT[name], args.lr, warmup_steps=50)
-        holder = torch.nn.ModuleList(modules)  # one module for gradient clipping
-        while budget.running():
-            budget.update(opt, holder, loss_fn())
-        minutes[name] = budget.elapsed / 60
-        for m in modules:
-            m.requires_grad_(False).eval()
-        print(f"{name}: {budget.step} steps", file=sys.stderr, flush=True)
 
-    def residual(x, low, scale):
-        return x - bicubic(low, scale)
+def _command(argv: list[str]) -> str:
+    return "python -m pipelines.video_sr.train " + " ".join(argv)
 
-    def autoencoder_loss():
-        scale = int(rng.choice(SCALES))
-        x, low = batch(hr, lr[scale], args.batch, args.frames, rng)
-        r = residual(x, low, scale)
-        y, _ = dec(enc(r))
-        return (y - r).abs().mean() + grad_l1(y, r)
 
-    def upsampler_loss(scale: int):
-        def loss():
-            x, low = batch(hr, lr[scale], args.batch, args.frames, rng)
-            base = bicubic(low, scale)
-            with torch.no_grad():
-                target = enc(x - base)
-            z, _ = ups[scale](low)
-            y, _ = dec(z)
-            return F.mse_loss(z, target) + (base + y - x).abs().mean()
-        return loss
-
-    def refiner_loss():
-        scale = int(rng.choice(SCALES))
-        x, low = batch(hr, lr[scale], args.batch, args.frames, rng)
-        with torch.no_grad():
-            target = enc(residual(x, low, scale)).transpose(1, 2).flatten(0, 1)
-            z_up = ups[scale](low)[0].transpose(1, 2).flatten(0, 1)
-        s = (torch.rand(len(target)) * SIGMA_MAX).view(-1, 1, 1, 1)
-        xs = (1 - s) * z_up + s * torch.randn_like(target)  # start where inference starts
-        # one Euler step from s lands on the target: z = xs - s * v
-        return F.mse_loss(s * refiner(xs, s.flatten(), {"z_up": z_up}), xs - target)
-
-    stage("autoencoder", [enc, dec], autoencoder_loss)
-    for scale in (4, 2):
-        stage(f"upsampler_x{scale}", [ups[scale]], upsampler_loss(scale))
-    stage("refiner", [refiner], refiner_loss)
-
-    metrics = {}
-    with torch.no_grad():
-        for scale in SCALES:
-            low, target = test_lr[scale].float() / 255.0, test_hr.float() / 255.0
-            base = bicubic(low, scale)
-            m = {"psnr_bicubic": psnr(base, target),
-                 "psnr_autoencoder": psnr(base + dec(enc(target - base))[0], target),  # the latents' ceiling
-                 "psnr_upsampler_only": psnr(base + dec(ups[scale](low)[0])[0], target)}
-            for sigma in EVAL_SIGMAS:
-                m[f"psnr_sr_sigma_{sigma:g}"] = psnr(whole_clip_reference(ups[scale], refiner, dec, low, sigma), target)
-            metrics[f"x{scale}"] = m
-    # the default start sigma: the best held-out PSNR over both scales
-    sigma = max(EVAL_SIGMAS, key=lambda s: sum(metrics[f"x{k}"][f"psnr_sr_sigma_{s:g}"] for k in SCALES))
-    for scale in SCALES:
-        m = metrics[f"x{scale}"]
-        m["psnr_sr"] = m[f"psnr_sr_sigma_{sigma:g}"]
-        m["psnr_gain_db"] = m["psnr_sr"] - m["psnr_bicubic"]
-    card = {"config": {"width": cfg.width, "blocks": cfg.blocks, "time_kernel": cfg.time_kernel},
-            "scales": list(SCALES), "sigma": sigma,
-            "train_minutes": {k: round(v, 1) for k, v in minutes.items()}, "metrics_heldout": metrics,
-            "command": "python -m pipelines.video_sr.train " + " ".join(argv if argv is not None else sys.argv[1:])}
-    save_models(args.out, {"encoder": enc, "decoder": dec, "refiner": refiner,
-                           **{f"upsampler_x{s}": ups[s] for s in SCALES}}, card)
-    write_card(args.out, "House video SR models", SUMMARY, CORPUS)
-    print(json.dumps(metrics))
+def _parallel(args, scales: list[int]) -> int:
+    """Each scale in its own single-threaded process; the card once all have finished."""
+    base, skip = [], False
+    for token in args.argv:  # each child trains one scale: drop --jobs and --scales with their values
+        if token.startswith("--"):
+            skip = token.split("=")[0] in ("--jobs", "--scales")
+        if not skip:
+            base.append(token)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "pipelines.video_sr.train", *base, "--scales", str(s)], env=env)
+             for s in scales]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        print(f"video SR training failed (exit codes {codes})", file=sys.stderr)
+        return 1
+    write_house_card(args.out, _command(args.argv))
     return 0
 
 
