@@ -196,11 +196,11 @@ def train_scale(args, scale: int) -> dict:
     return entry
 
 
-def write_house_card(folder: Path, command: str) -> None:
-    """The README beside the models, from every scale's entry."""
+def write_house_card(folder: Path) -> None:
+    """The README beside the models, from every scale's entry (each records the command that made it)."""
     card = read_card(folder)
     scales = card["scales"]
-    view = {"command": command, "scales": scales,
+    view = {"command": "; ".join(f"x{s}: {card[f'x{s}']['command']}" for s in scales), "scales": scales,
             "train_minutes": {f"x{s}": card[f"x{s}"]["train_minutes"] for s in scales},
             "steps": {f"x{s}": card[f"x{s}"].get("steps") for s in scales},
             "sigma": {f"x{s}": card[f"x{s}"]["sigma"] for s in scales},
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         return _parallel(args, scales)
     for scale in scales:
         train_scale(args, scale)
-    write_house_card(args.out, _command(args.argv))
+    write_house_card(args.out)
     return 0
 
 
@@ -257,7 +257,7 @@ def _parallel(args, scales: list[int]) -> int:
     if any(codes):
         print(f"video SR training failed (exit codes {codes})", file=sys.stderr)
         return 1
-    write_house_card(args.out, _command(args.argv))
+    write_house_card(args.out)
     return 0
 
 
