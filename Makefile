@@ -48,7 +48,7 @@ voice-codec: setup
 voice-models: voice-codec
 	$(PY) -m pipelines.voice.train --data data/voice --models models/voice --minutes 35
 
-# The video SR house models (60 min on 2 cores): autoencoder, 4x and 2x upsamplers, refiner.
+# The video SR house models: one cascade per scale (upsampler, decoder, encoder, refiner), 2x and 4x side by side, 60 min each on one core.
 video-sr-models: setup
 	$(PY) -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60 --jobs 2
 

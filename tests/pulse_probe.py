@@ -51,7 +51,11 @@ def slow(sink_name: str) -> dict:
 
     sink.ring.read_into = late
     sink.start()
-    time.sleep(1.5)
+    # until the late callbacks have run and a few after them: on a loaded machine the
+    # ALSA-to-PulseAudio bridge can take seconds to start calling
+    deadline = time.monotonic() + 15
+    while calls[0] < 25 and time.monotonic() < deadline:
+        time.sleep(0.05)
     sink.stop()
     return {"played": sink.played, "underflows": sink.underflows}
 

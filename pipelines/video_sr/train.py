@@ -4,10 +4,11 @@
 
 The latents describe the detail bicubic upsampling misses: the SR output is
 bicubic(LR) + decoder(z). Per scale:
-1. cascade: LatentUpsampler + CausalDecoder end to end on the final frames (frame_loss:
-   per clip, the log of the MSE plus the MSE of frame-to-frame differences against the
-   truth's, so detail that is not in the next frame is not invented); the decoder's head
-   starts at zero, so training starts from bicubic;
+1. cascade: LatentUpsampler + CausalDecoder end to end on the final frames (per clip, the
+   MSE plus the MSE of frame-to-frame differences against the truth's, so detail that is
+   not in the next frame is not invented; `--loss log` averages their logs over clips,
+   `--loss mse` the errors themselves); the decoder's head starts at zero, so training
+   starts from bicubic;
 2. encoder: Encoder onto the frozen decoder's latent space (HR residual -> z that
    decodes to it), the refiner's targets;
 3. refiner: SRDenoiser, one Euler step from x_s = (1 - s) z_up + s noise (s <= SIGMA_MAX,
@@ -97,14 +98,21 @@ def batch(hr: torch.Tensor, lr: torch.Tensor, size: int, frames: int, rng: np.ra
     return x.contiguous(), low.contiguous()
 
 
-def frame_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Mean over clips of log(MSE + TEMPORAL_WEIGHT * MSE of frame-to-frame differences).
-    The log makes each clip count by its PSNR, as the benchmark averages them, rather than by
-    its error (a chaotic clip's error is a hundred times a photo's); the temporal term makes
-    flicker the truth does not have cost."""
+def clip_errors(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per clip: MSE + TEMPORAL_WEIGHT * MSE of frame-to-frame differences (flicker the truth
+    does not have costs)."""
     mse = (y - x).square().mean((1, 2, 3, 4))
     dy, dx = y[:, :, 1:] - y[:, :, :-1], x[:, :, 1:] - x[:, :, :-1]
-    return (mse + TEMPORAL_WEIGHT * (dy - dx).square().mean((1, 2, 3, 4)) + 1e-5).log().mean()
+    return mse + TEMPORAL_WEIGHT * (dy - dx).square().mean((1, 2, 3, 4))
+
+
+# How clips' errors combine into the loss. "log" makes each clip count by its PSNR, as the
+# benchmark averages them, rather than by its error (a chaotic clip's error is a hundred
+# times a photo's); "mse" lets the hardest clips lead.
+FRAME_LOSSES = {
+    "log": lambda y, x: (clip_errors(y, x) + 1e-5).log().mean(),
+    "mse": lambda y, x: clip_errors(y, x).mean(),
+}
 
 
 def clip_psnr(out: torch.Tensor, truth: torch.Tensor) -> float:
@@ -136,6 +144,7 @@ def train_scale(args, scale: int) -> dict:
         for name, m in modules.items():
             m.load_state_dict(load_weights(str(args.init / f"x{scale}" / f"{name}.safetensors")))
     minutes, steps = {}, {}
+    frame_loss = FRAME_LOSSES[args.loss]
 
     def stage(name: str, trained, loss_fn) -> None:
         params = [p for m in trained for p in m.parameters()]
@@ -220,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, default=None, help="continue from this model folder")
     ap.add_argument("--width", type=int, default=SRConfig.width)
     ap.add_argument("--latent-channels", type=int, default=SRConfig.latent_channels)
+    ap.add_argument("--loss", choices=sorted(FRAME_LOSSES), default="log", help="how clips' errors combine")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
