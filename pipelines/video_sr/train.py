@@ -38,6 +38,7 @@ from safetensors.numpy import load_file
 
 from ..cards import write_card
 from ..training import Budget
+from ..weights import load_module
 from .checkpoint import PARTS, read_card, save_scale
 from .data import SCALES, lr_key
 from .models import CausalDecoder, Encoder, LatentUpsampler, SRConfig, SRDenoiser
@@ -139,10 +140,8 @@ def train_scale(args, scale: int) -> dict:
     enc, up, dec, refiner = Encoder(cfg), LatentUpsampler(scale, cfg), CausalDecoder(cfg), SRDenoiser(cfg)
     modules = {"encoder": enc, "upsampler": up, "decoder": dec, "refiner": refiner}
     if args.init is not None:
-        from safetensors.torch import load_file as load_weights
-
         for name, m in modules.items():
-            m.load_state_dict(load_weights(str(args.init / f"x{scale}" / f"{name}.safetensors")))
+            load_module(m, args.init / f"x{scale}" / f"{name}.safetensors", "a model folder to continue from")
     minutes, steps = {}, {}
     frame_loss = FRAME_LOSSES[args.loss]
 
