@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -225,9 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=60.0, help="per scale")
     ap.add_argument("--scales", type=int, nargs="+", default=list(SCALES), choices=SCALES)
     ap.add_argument("--jobs", type=int, default=1, help="scales trained at once, one process and thread each")
-    ap.add_argument("--init", type=Path, default=None, help="continue from this model folder")
-    ap.add_argument("--width", type=int, default=SRConfig.width)
-    ap.add_argument("--latent-channels", type=int, default=SRConfig.latent_channels)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="continue from this model folder (its networks' config, not --width/--latent-channels)")
+    ap.add_argument("--width", type=int, default=SRConfig.width, help="new networks only")
+    ap.add_argument("--latent-channels", type=int, default=SRConfig.latent_channels, help="new networks only")
     ap.add_argument("--loss", choices=sorted(FRAME_LOSSES), default="log", help="how clips' errors combine")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=4)
