@@ -6,7 +6,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from pipelines.video_sr.data import (HELD_OUT, SOURCES, ClipSpec, compress, dead_leaves, downscale, lr_key, main,
-                                     make_clip)
+                                     make_clip, photo_motion)
 
 
 def test_corpus_files_hold_aligned_hr_and_lr_clips(tmp_path):
@@ -43,3 +43,17 @@ def test_dead_leaves_pictures_differ_by_seed_and_hold_detail_at_every_scale():
     fine = np.abs(np.diff(a.astype(float), axis=1)).mean()
     coarse = np.abs(np.diff(a.astype(float).reshape(12, 8, 12, 8, 3).mean((1, 3)), axis=1)).mean()
     assert fine > 3 and coarse > 3
+
+
+def test_photo_motion_minifies_one_to_two_times_like_a_camera_never_magnifies_or_aliases():
+    # vertical stripes 8 source pixels apart: a window of 1 to 2 frame widths shows them 4 to 8
+    # frame pixels apart (a little more where the rotation tilts them); an aliased or
+    # magnifying render would not
+    x = np.arange(512)
+    stripes = (128 + 100 * np.sin(2 * np.pi * x / 8))[None, :, None].repeat(512, 0).repeat(3, 2).astype(np.uint8)
+    for seed in range(6):
+        frame = photo_motion(stripes, 2, 64, np.random.default_rng(seed))[0, :, :, 0].astype(float)
+        spectrum = np.abs(np.fft.rfft(frame - frame.mean(), axis=1)).mean(0)
+        period = 64 / np.argmax(spectrum)
+        assert 3.5 <= period <= 9.5, (seed, period)
+        assert frame.std() > 20  # the stripes survive the antialiasing filter

@@ -68,7 +68,7 @@ def test_training_script_writes_weights_and_a_card(tmp_path):
 
     assert data.main(["--out", str(tmp_path / "d"), "--clips", "19", "--frames", "4", "--size", "32"]) == 0
     common = ["--data", str(tmp_path / "d"), "--minutes", "0.03", "--batch", "2", "--frames", "2", "--width", "8",
-              "--latent-channels", "4"]
+              "--latent-channels", "4", "--temporal-weight", "1"]
     assert train.main([*common, "--out", str(tmp_path / "m"), "--jobs", "2"]) == 0
     card = json.loads((tmp_path / "m" / "house.json").read_text())
     assert card["scales"] == [2, 4]
@@ -88,6 +88,17 @@ def test_training_script_writes_weights_and_a_card(tmp_path):
     after = json.loads((tmp_path / "m" / "house.json").read_text())
     assert after["x2"] == card["x2"] and after["scales"] == [2, 4] and "--init" in after["x4"]["command"]
     assert (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes() == before
+    # --evaluate re-measures a folder (every start sigma, the best one becomes the default), weights untouched
+    assert train.main(["--data", str(tmp_path / "d"), "--evaluate", str(tmp_path / "m"), "--scales", "2"]) == 0
+    again = json.loads((tmp_path / "m" / "house.json").read_text())["x2"]
+    assert {f"psnr_sr_sigma_{s:g}" for s in train.EVAL_SIGMAS} <= set(again["metrics_heldout"])
+    assert again["metrics_heldout"]["psnr_sr"] == max(again["metrics_heldout"][f"psnr_sr_sigma_{s:g}"]
+                                                      for s in train.EVAL_SIGMAS)
+    assert again["command"] == card["x2"]["command"] and again["sigma"] in train.EVAL_SIGMAS
+    assert (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes() == before
+    with pytest.raises(SystemExit) as err:
+        train.main(["--data", str(tmp_path / "d"), "--evaluate", str(tmp_path / "d")])
+    assert err.value.code == 2
 
 
 def test_training_batches_are_augmented_with_hr_and_lr_still_paired():
@@ -102,3 +113,15 @@ def test_training_batches_are_augmented_with_hr_and_lr_still_paired():
         assert torch.allclose(torch.nn.functional.avg_pool3d(x * 255, (1, 4, 4)).round(), low * 255, atol=1e-3)
         seen.add(tuple(x[0, :, 0, 0, 0].tolist()))
     assert len(seen) > 5  # windows, mirrors and channel orders differ from batch to batch
+
+
+def test_the_temporal_weight_charges_flicker_the_truth_does_not_have():
+    from pipelines.video_sr.train import clip_errors
+
+    truth = torch.rand(2, 3, 4, 8, 8)
+    steady = truth + 0.05  # the same error every frame
+    flicker = truth + 0.05 * torch.tensor([1.0, -1.0, 1.0, -1.0]).view(1, 1, 4, 1, 1)  # same size, alternating
+    for y in (steady, flicker):  # without the term both cost their MSE alone
+        assert torch.allclose(clip_errors(y, truth, 0.0), torch.full((2,), 0.0025))
+    assert torch.allclose(clip_errors(steady, truth, 2.0), clip_errors(steady, truth, 0.0))
+    assert (clip_errors(flicker, truth, 2.0) > clip_errors(flicker, truth, 0.5)).all()

@@ -5,7 +5,9 @@
 High-resolution clips come from three kinds of source:
 - FFmpeg's procedural video (PyAV's lavfi input): mandelbrot zooms, life, cellauto,
   testsrc2, and zoompan-style motion;
-- pan, zoom and rotation over the photos shipped inside scikit-image;
+- pan, zoom and rotation over the photos shipped inside scikit-image, each frame a window
+  of one to two frame widths of the photo, rendered with antialiasing (a camera's frames:
+  never a magnified photo, never aliased);
 - the same motion over "dead leaves" pictures, a new one per clip: occluding shaded
   discs and boxes whose sizes follow a power law, some striped. Their edge and scale
   statistics are those of natural images (a classic synthetic prior for restoration
@@ -81,11 +83,17 @@ def photo(name: str) -> np.ndarray:
 
 
 def photo_motion(image: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A smooth pan / zoom / rotation over `image`, rendered bicubically at size x size."""
+    """A smooth pan / zoom / rotation over `image`, size x size. Like a camera's frames, the
+    result is never a magnification: the window spans 1 to 2 frame widths of source pixels
+    (less only where the image is smaller), and it is rendered at twice the size then
+    downscaled with an antialiasing filter, so HR frames hold detail up to their Nyquist
+    limit and no aliasing. (A magnified window is a bicubic upscale, which bicubic SR
+    already matches; an aliased one holds detail no camera records.)"""
     h, w = image.shape[:2]
     src = torch.from_numpy(image).permute(2, 0, 1)[None].float()
     t = np.linspace(0.0, 1.0, frames)
-    zoom = rng.uniform(0.35, 0.8) * np.exp(rng.uniform(-0.25, 0.25) * t)  # window size / image size
+    window = size * math.exp(rng.uniform(0.05, math.log(2.0)))  # source pixels across the frame
+    zoom = min(window / min(h, w), 0.9) * np.exp(rng.uniform(-0.05, 0.2) * t)  # window side / shorter side
     angle = rng.uniform(-0.2, 0.2) + rng.uniform(-0.25, 0.25) * t
     cx = rng.uniform(-0.3, 0.3) + rng.uniform(-0.25, 0.25) * t
     cy = rng.uniform(-0.3, 0.3) + rng.uniform(-0.25, 0.25) * t
@@ -95,9 +103,10 @@ def photo_motion(image: np.ndarray, frames: int, size: int, rng: np.random.Gener
         c, s = math.cos(angle[i]), math.sin(angle[i])
         sx, sy = zoom[i] / max(aspect, 1.0), zoom[i] * min(aspect, 1.0)
         theta[i] = torch.tensor([[c * sx, -s * sy, cx[i]], [s * sx, c * sy, cy[i]]])
-    grid = F.affine_grid(theta, (frames, 3, size, size), align_corners=False)
-    out = F.grid_sample(src.expand(frames, -1, -1, -1), grid, mode="bicubic", padding_mode="reflection",
+    grid = F.affine_grid(theta, (frames, 3, 2 * size, 2 * size), align_corners=False)
+    big = F.grid_sample(src.expand(frames, -1, -1, -1), grid, mode="bicubic", padding_mode="reflection",
                         align_corners=False)
+    out = F.interpolate(big, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
     return np.ascontiguousarray(out.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy())
 
 
