@@ -15,6 +15,7 @@ from engine import InputError
 from pipelines.errors import MediaFileError, ModelFolderError
 from pipelines.video_io import VideoReader, VideoWriter
 from pipelines.video_sr.checkpoint import load_video_sr
+from pipelines.video_sr.quality import bicubic
 from pipelines.video_sr.render import render_video_sr
 from pipelines.video_sr.stream import LOOKAHEAD_FRAMES, StreamingSR, whole_clip_reference
 
@@ -88,6 +89,36 @@ def test_a_live_step_change_keeps_in_flight_frames_and_their_order(model_dir):
     assert len(later) == 6 and all(a.steps == 1 for a in later)
     assert len(out) == 12 and sr.ring.counters.admitted == sr.ring.counters.completed == 12
     assert not sr._done and not sr._frame_of and not sr._lr  # nothing held back: memory does not grow with the stream
+
+
+def test_a_live_detail_change_reaches_the_next_frame_out_and_leaves_frames_in_flight_alone(model_dir):
+    models = load_video_sr(model_dir, 4)
+    clip = _clip(8, 8, 8)
+
+    def run(detail_at):  # detail_at(frames pushed so far) -> the detail set before the next push
+        sr = StreamingSR(models)
+        sr.store.update({"steps": 3, "strength": 0.6})
+        out = []
+        for i, frame in enumerate(clip):
+            sr.store.set("detail", detail_at(i))
+            out.append(sr.push(frame))
+        return sr, out, out + [sr.flush()]
+
+    _, _, full = run(lambda i: 1.0)
+    _, _, half = run(lambda i: 0.5)
+    _, _, none = run(lambda i: 0.0)
+    sr, before, changed = run(lambda i: 1.0 if i < 5 else 0.5)
+    full, half, none, changed = ([f for o in x for f in o] for x in (full, half, none, changed))
+    assert not np.array_equal(full[3], half[3])  # the decoder adds detail, so the scale shows
+    shown = sum(len(o) for o in before[:5])  # frames out before the change
+    assert all(np.array_equal(a, b) for a, b in zip(changed[:shown], full))
+    assert all(np.array_equal(a, b) for a, b in zip(changed[shown:], half[shown:]))  # from the next frame out
+    steps_run = collections.Counter(s.request_id for t in sr.ring.trace for s in t.slots)
+    assert len(changed) == 8 and set(steps_run.values()) == {3}  # nothing in flight was flushed or re-run
+    # detail 0 is bicubic exactly
+    lr = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 255
+    base = (bicubic(lr, 4)[0] * 255).round().permute(1, 2, 3, 0).to(torch.uint8).numpy()
+    assert all(np.array_equal(a, b) for a, b in zip(none, base))
 
 
 def test_bad_frames_are_clear_errors_and_the_stream_goes_on(model_dir):

@@ -2,7 +2,7 @@
 
     LR frame --LatentUpsampler (cached state)--> z_up
     z_up --a Request in the ring: noised to `strength`, `steps` refiner steps--> z
-    z --CausalDecoder (cached state)--> detail; HR frame = bicubic(LR frame) + detail
+    z --CausalDecoder (cached state)--> detail; HR frame = bicubic(LR frame) + `detail` x detail
 
 The latents describe what bicubic upsampling misses (the residual), so the cascade
 starts from the baseline and only has to add detail and remove degradation.
@@ -14,10 +14,12 @@ follows the step count, so admission never queues). No stage looks ahead: every
 temporal kernel is causal, so `lookahead_frames` is 0. Memory is the models' cached
 state plus the ring, whatever the length of the stream.
 
-Parameters live in a StateStore over VIDEO_SR_PARAMS (the core registry): steps,
-strength and seed are request-class (frames admitted after a change use it),
-velocity_scale is step-class. Every frame uses the same seed, so the refiner's noise
-is the same pattern from frame to frame and does not flicker.
+Parameters live in a StateStore over VIDEO_SR_PARAMS (the core registry plus detail):
+steps, strength and seed are request-class (frames admitted after a change use it),
+velocity_scale is step-class, detail (how much of the decoded detail goes onto bicubic)
+is output-class (the next frame out uses it; nothing in flight is touched). Every frame
+uses the same seed, so the refiner's noise is the same pattern from frame to frame and
+does not flicker.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ LOOKAHEAD_FRAMES = 0  # every temporal kernel is causal (causal.py)
 MAX_SIDE = 8192  # LR frames beyond this are refused, not allocated
 
 
-def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0,
+                         detail: float = 1.0) -> torch.Tensor:
     """The offline path, a whole clip (B, 3, T, h, w) at once: upsample, one refiner step
     from `sigma` with the ring's noise (one draw of the request's seed, the same for
-    every frame), decode the detail onto bicubic. Streaming with one step gives the same frames."""
+    every frame), decode the detail, scale it by `detail` and add it onto bicubic.
+    Streaming with one step gives the same frames."""
     with torch.no_grad():
         z_up, _ = upsampler(lr)
         b, c, t, h, w = z_up.shape
@@ -49,13 +53,13 @@ def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: f
         x = (1 - sigma) * flat + sigma * noise
         v = refiner(x, torch.full((b * t,), sigma), {"z_up": flat})
         z = (x - sigma * v).reshape(b, t, c, h, w).transpose(1, 2)
-        detail = decoder(z)[0]
-        return (bicubic(lr, detail.shape[-1] // lr.shape[-1]) + detail).clamp(0, 1)
+        added = decoder(z)[0]
+        return (bicubic(lr, added.shape[-1] // lr.shape[-1]) + detail * added).clamp(0, 1)
 
 
 def default_state(models: VideoSRModels) -> StateStore:
-    """The video SR registry, from the start sigma the model's card measured best."""
-    return StateStore(VIDEO_SR_PARAMS, {"strength": models.sigma})
+    """The video SR registry, from the start sigma and detail the model's card measured best."""
+    return StateStore(VIDEO_SR_PARAMS, {"strength": models.sigma, "detail": models.detail})
 
 
 class StreamingSR:
@@ -140,9 +144,10 @@ class StreamingSR:
             z, *versions = self._done.pop(self.frames_out)
             self.carried = tuple(versions)
             h, w = self.size
+            detail = self.store.snapshot["detail"]  # output-class: the next frame out uses it
             with torch.inference_mode():
                 y, self._dec_state = self.models.decoder(z[None, :, None], self._dec_state)
-                y = y + bicubic(self._lr.pop(self.frames_out), self.scale)
+                y = detail * y + bicubic(self._lr.pop(self.frames_out), self.scale)
                 hr = y[0, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1).mul_(255).round_()
                 out.append(hr.to(torch.uint8).permute(1, 2, 0).numpy())
             self.frames_out += 1

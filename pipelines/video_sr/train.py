@@ -48,6 +48,9 @@ SIGMA_MAX = 0.5  # the refiner starts at most this far from the upsampler's esti
 # shares of each scale's budget
 SPLIT = {"cascade": 0.7, "encoder": 0.1, "refiner": 0.2}
 EVAL_SIGMAS = (0.01, 0.02, 0.05, 0.1, 0.25)  # 0.01: the registry's least strength, nearly the cascade alone
+# Scales of the decoded detail: a network unsure of the detail it predicts does better (in
+# MSE) adding less of it; the card's best becomes the `detail` default.
+EVAL_DETAILS = (0.25, 0.5, 0.75, 1.0, 1.25)
 TEMPORAL_WEIGHT = 0.5
 LATENT_WEIGHT = 0.1  # the refiner's latent term beside its frame term
 CORPUS = ("`python -m pipelines.video_sr.data --clips 900 --frames 12 --size 128` (seed 0): FFmpeg's "
@@ -60,7 +63,8 @@ SUMMARY = ("One cascade of four tiny causal networks per scale (latent grid HR/4
            "a one-step flow-matching refiner that runs in the ring, a causal decoder with cached state that "
            "adds detail onto bicubic, and a per-frame encoder (training targets only). No look-ahead. "
            "Metrics: held-out PSNR (dB, mean over clips) against bicubic, the cascade without the refiner, "
-           "and with the refiner from several start sigmas (`sigma` is the default).")
+           "with the refiner from several start sigmas, then with the decoded detail scaled (`sigma` and `detail` "
+           "are the defaults).")
 
 
 def load_clips(root: Path, split: str) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
@@ -186,8 +190,8 @@ def train_scale(args, scale: int) -> dict:
     stage("encoder", [enc], encoder_loss)
     stage("refiner", [refiner], refiner_loss)
 
-    m, sigma = heldout_metrics(modules, test_hr, test_lr[scale], scale)
-    entry = {"sigma": sigma, "train_minutes": minutes, "steps": steps, "metrics_heldout": m,
+    m, sigma, detail = heldout_metrics(modules, test_hr, test_lr[scale], scale)
+    entry = {"sigma": sigma, "detail": detail, "train_minutes": minutes, "steps": steps, "metrics_heldout": m,
              "command": _command(args.argv)}
     save_scale(args.out, scale, cfg, modules, entry)
     print(json.dumps({f"x{scale}": m}), flush=True)
@@ -195,9 +199,10 @@ def train_scale(args, scale: int) -> dict:
 
 
 def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, test_lr: torch.Tensor,
-                    scale: int) -> tuple[dict, float]:
+                    scale: int) -> tuple[dict, float, float]:
     """Held-out PSNR (mean over clips) of bicubic, the autoencoder (the refiner's target), the
-    cascade without the refiner and the whole cascade from each start sigma; and the best sigma."""
+    cascade without the refiner, the whole cascade from each start sigma, then at the best
+    sigma with the decoded detail scaled by each of EVAL_DETAILS; and the best sigma and detail."""
     enc, up, dec, refiner = (modules[k].eval() for k in ("encoder", "upsampler", "decoder", "refiner"))
     with torch.no_grad():
         low, target = test_lr.float() / 255.0, test_hr.float() / 255.0
@@ -208,9 +213,14 @@ def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, 
         for sigma in EVAL_SIGMAS:
             m[f"psnr_sr_sigma_{sigma:g}"] = clip_psnr(whole_clip_reference(up, refiner, dec, low, sigma), target)
     sigma = max(EVAL_SIGMAS, key=lambda s: m[f"psnr_sr_sigma_{s:g}"])
-    m["psnr_sr"] = m[f"psnr_sr_sigma_{sigma:g}"]
+    with torch.no_grad():
+        for detail in EVAL_DETAILS:
+            out = whole_clip_reference(up, refiner, dec, low, sigma, detail=detail)
+            m[f"psnr_sr_detail_{detail:g}"] = clip_psnr(out, target)
+    detail = max(EVAL_DETAILS, key=lambda d: m[f"psnr_sr_detail_{d:g}"])
+    m["psnr_sr"] = m[f"psnr_sr_detail_{detail:g}"]
     m["psnr_gain_db"] = m["psnr_sr"] - m["psnr_bicubic"]
-    return m, sigma
+    return m, sigma, detail
 
 
 def evaluate_folder(args, scale: int) -> None:
@@ -222,8 +232,9 @@ def evaluate_folder(args, scale: int) -> None:
     for name, m in modules.items():
         load_module(m, args.evaluate / f"x{scale}" / f"{name}.safetensors", "a model folder to evaluate")
     test_hr, test_lr = load_clips(args.data, "test")
-    metrics, sigma = heldout_metrics(modules, test_hr, test_lr[scale], scale)
-    save_scale(args.evaluate, scale, cfg, modules, {**entry, "sigma": sigma, "metrics_heldout": metrics})
+    metrics, sigma, detail = heldout_metrics(modules, test_hr, test_lr[scale], scale)
+    save_scale(args.evaluate, scale, cfg, modules,
+               {**entry, "sigma": sigma, "detail": detail, "metrics_heldout": metrics})
     print(json.dumps({f"x{scale}": metrics}), flush=True)
 
 
@@ -235,6 +246,7 @@ def write_house_card(folder: Path) -> None:
             "train_minutes": {f"x{s}": card[f"x{s}"]["train_minutes"] for s in scales},
             "steps": {f"x{s}": card[f"x{s}"].get("steps") for s in scales},
             "sigma": {f"x{s}": card[f"x{s}"]["sigma"] for s in scales},
+            "detail": {f"x{s}": card[f"x{s}"].get("detail", 1.0) for s in scales},
             "metrics_heldout": {f"x{s}": card[f"x{s}"]["metrics_heldout"] for s in scales},
             "networks": {f"x{s}": card[f"x{s}"]["config"] for s in scales},
             "notes": card.get("notes", [])}
