@@ -224,7 +224,7 @@ def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, 
 
 
 def evaluate_folder(args, scale: int) -> None:
-    """Re-measure a model folder's held-out metrics and start sigma, weights untouched."""
+    """Re-measure a model folder's held-out metrics, start sigma and detail; weights untouched."""
     entry = read_card(args.evaluate)[f"x{scale}"]
     cfg = SRConfig(**entry["config"])
     modules = {"encoder": Encoder(cfg), "upsampler": LatentUpsampler(scale, cfg), "decoder": CausalDecoder(cfg),
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, default=None,
                     help="continue from this model folder (its networks' config, not --width/--latent-channels)")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="FOLDER",
-                    help="no training: re-measure this model folder's held-out metrics and start sigma")
+                    help="no training: re-measure this model folder's held-out metrics, start sigma and detail")
     ap.add_argument("--width", type=int, default=SRConfig.width, help="new networks only")
     ap.add_argument("--latent-channels", type=int, default=SRConfig.latent_channels, help="new networks only")
     ap.add_argument("--loss", choices=sorted(FRAME_LOSSES), default="log", help="how clips' errors combine")
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="weight of the frame-to-frame difference error beside the frames' own (flicker)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--frames", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=1e-3)  # 2e-3 made the cascade diverge for a while (-5.9 dB at step 800)
+    ap.add_argument("--lr", type=float, default=1e-3)  # at 2e-3 a cascade diverged for a while
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
