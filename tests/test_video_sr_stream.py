@@ -191,7 +191,8 @@ def test_cli_renders_a_generated_source_and_refuses_bad_input_in_one_line(model_
     assert ok.returncode == 0, ok.stderr
     assert "10 frames" in ok.stdout and out.is_file()
     for argv, needle in ((["missing.mp4"], "not a readable file"), ([str(out), "--scale", "3"], "invalid choice"),
-                         ([str(out), "--strength", "nan"], "strength"), ([str(tmp_path / "x.txt")], "readable")):
+                         ([str(out), "--strength", "nan"], "strength"), ([str(out), "--detail", "-1"], "detail"),
+                         ([str(tmp_path / "x.txt")], "readable")):
         bad = subprocess.run([sys.executable, "-m", "demon.cli", "render", "video-sr", *argv, "--model", str(model_dir),
                               "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

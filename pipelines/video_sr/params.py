@@ -7,5 +7,5 @@ from engine import CORE_PARAMS, Param, ParamType as T, Propagation as P
 # (checkpoint.VideoSRModels.sigma, .detail).
 VIDEO_SR_PARAMS = CORE_PARAMS.with_defaults(steps=1, depth=1, strength=0.1, shift=1.0).extend(
     Param("detail", T.FLOAT, 1.0, P.OUTPUT, 0.0, 2.0, "x",
-          doc="scales the detail the decoder adds onto bicubic (0 is bicubic); next frame out"),
+          doc="scales the detail the decoder adds onto bicubic (0 is bicubic; a model card may start it elsewhere)"),
 )
