@@ -82,6 +82,7 @@ def test_training_script_writes_weights_and_a_card(tmp_path):
         assert load_video_sr(tmp_path / "m", scale).sigma == entry["sigma"]
     readme = (tmp_path / "m" / "README.md").read_text()
     assert "--scales 2" in readme and "--scales 4" in readme and "x2:" in readme and "x4:" in readme
+    assert "- detail: x2" in readme  # the default detail scale each scale starts at
     # continuing one scale keeps the other's entry and weights
     before = (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes()
     assert train.main([*common, "--out", str(tmp_path / "m"), "--scales", "4", "--init", str(tmp_path / "m")]) == 0
