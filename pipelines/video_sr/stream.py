@@ -39,12 +39,10 @@ LOOKAHEAD_FRAMES = 0  # every temporal kernel is causal (causal.py)
 MAX_SIDE = 8192  # LR frames beyond this are refused, not allocated
 
 
-def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0,
-                         detail: float = 1.0) -> torch.Tensor:
-    """The offline path, a whole clip (B, 3, T, h, w) at once: upsample, one refiner step
-    from `sigma` with the ring's noise (one draw of the request's seed, the same for
-    every frame), decode the detail, scale it by `detail` and add it onto bicubic.
-    Streaming with one step gives the same frames."""
+def decoded_detail(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+    """What the cascade adds onto bicubic for a whole clip (B, 3, T, h, w), before `detail`
+    scales it: upsample, one refiner step from `sigma` with the ring's noise (one draw of
+    the request's seed, the same for every frame), decode."""
     with torch.no_grad():
         z_up, _ = upsampler(lr)
         b, c, t, h, w = z_up.shape
@@ -53,8 +51,15 @@ def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: f
         x = (1 - sigma) * flat + sigma * noise
         v = refiner(x, torch.full((b * t,), sigma), {"z_up": flat})
         z = (x - sigma * v).reshape(b, t, c, h, w).transpose(1, 2)
-        added = decoder(z)[0]
-        return (bicubic(lr, added.shape[-1] // lr.shape[-1]) + detail * added).clamp(0, 1)
+        return decoder(z)[0]
+
+
+def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0,
+                         detail: float = 1.0) -> torch.Tensor:
+    """The offline path, a whole clip at once: the decoded detail, scaled by `detail`, onto
+    bicubic. Streaming with one step gives the same frames."""
+    added = decoded_detail(upsampler, refiner, decoder, lr, sigma, seed)
+    return (bicubic(lr, added.shape[-1] // lr.shape[-1]) + detail * added).clamp(0, 1)
 
 
 def default_state(models: VideoSRModels) -> StateStore:

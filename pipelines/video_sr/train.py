@@ -42,7 +42,7 @@ from .checkpoint import PARTS, read_card, save_scale
 from .data import SCALES, lr_key
 from .models import CausalDecoder, Encoder, LatentUpsampler, SRConfig, SRDenoiser
 from .quality import bicubic, psnr
-from .stream import whole_clip_reference
+from .stream import decoded_detail, whole_clip_reference
 
 SIGMA_MAX = 0.5  # the refiner starts at most this far from the upsampler's estimate
 # shares of each scale's budget
@@ -141,11 +141,10 @@ def train_scale(args, scale: int) -> dict:
         cfg = SRConfig(**read_card(args.init)[f"x{scale}"]["config"])
     else:
         cfg = SRConfig(width=args.width, latent_channels=args.latent_channels)
-    enc, up, dec, refiner = Encoder(cfg), LatentUpsampler(scale, cfg), CausalDecoder(cfg), SRDenoiser(cfg)
-    modules = {"encoder": enc, "upsampler": up, "decoder": dec, "refiner": refiner}
+    modules = new_modules(cfg, scale)
+    enc, up, dec, refiner = (modules[k] for k in ("encoder", "upsampler", "decoder", "refiner"))
     if args.init is not None:
-        for name, m in modules.items():
-            load_module(m, args.init / f"x{scale}" / f"{name}.safetensors", "a model folder to continue from")
+        load_modules(modules, args.init, scale, "a model folder to continue from")
     minutes, steps = {}, {}
     frame_loss = lambda y, x: FRAME_LOSSES[args.loss](y, x, args.temporal_weight)  # noqa: E731
 
@@ -198,6 +197,18 @@ def train_scale(args, scale: int) -> dict:
     return entry
 
 
+def new_modules(cfg: SRConfig, scale: int) -> dict[str, torch.nn.Module]:
+    """One scale's four networks, freshly initialised, by part name (PARTS)."""
+    return {"encoder": Encoder(cfg), "upsampler": LatentUpsampler(scale, cfg), "decoder": CausalDecoder(cfg),
+            "refiner": SRDenoiser(cfg)}
+
+
+def load_modules(modules: dict[str, torch.nn.Module], folder: Path, scale: int, what: str) -> None:
+    """Each part's weights from a model folder (a bad file is a ModelFolderError naming `what`)."""
+    for name, m in modules.items():
+        load_module(m, folder / f"x{scale}" / f"{name}.safetensors", what)
+
+
 def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, test_lr: torch.Tensor,
                     scale: int) -> tuple[dict, float, float]:
     """Held-out PSNR (mean over clips) of bicubic, the autoencoder (the refiner's target), the
@@ -213,10 +224,9 @@ def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, 
         for sigma in EVAL_SIGMAS:
             m[f"psnr_sr_sigma_{sigma:g}"] = clip_psnr(whole_clip_reference(up, refiner, dec, low, sigma), target)
     sigma = max(EVAL_SIGMAS, key=lambda s: m[f"psnr_sr_sigma_{s:g}"])
-    with torch.no_grad():
-        for detail in EVAL_DETAILS:
-            out = whole_clip_reference(up, refiner, dec, low, sigma, detail=detail)
-            m[f"psnr_sr_detail_{detail:g}"] = clip_psnr(out, target)
+    added = decoded_detail(up, refiner, dec, low, sigma)  # once: each detail scale only rescales it
+    for detail in EVAL_DETAILS:
+        m[f"psnr_sr_detail_{detail:g}"] = clip_psnr((base + detail * added).clamp(0, 1), target)
     detail = max(EVAL_DETAILS, key=lambda d: m[f"psnr_sr_detail_{d:g}"])
     m["psnr_sr"] = m[f"psnr_sr_detail_{detail:g}"]
     m["psnr_gain_db"] = m["psnr_sr"] - m["psnr_bicubic"]
@@ -227,10 +237,8 @@ def evaluate_folder(args, scale: int) -> None:
     """Re-measure a model folder's held-out metrics, start sigma and detail; weights untouched."""
     entry = read_card(args.evaluate)[f"x{scale}"]
     cfg = SRConfig(**entry["config"])
-    modules = {"encoder": Encoder(cfg), "upsampler": LatentUpsampler(scale, cfg), "decoder": CausalDecoder(cfg),
-               "refiner": SRDenoiser(cfg)}
-    for name, m in modules.items():
-        load_module(m, args.evaluate / f"x{scale}" / f"{name}.safetensors", "a model folder to evaluate")
+    modules = new_modules(cfg, scale)
+    load_modules(modules, args.evaluate, scale, "a model folder to evaluate")
     test_hr, test_lr = load_clips(args.data, "test")
     metrics, sigma, detail = heldout_metrics(modules, test_hr, test_lr[scale], scale)
     save_scale(args.evaluate, scale, cfg, modules,
