@@ -9,7 +9,8 @@ state, one refiner step in the ring, causal decoder), frame by frame.
   and flicker_ratio, the temporal warping error relative to bicubic's (below 1 is
   steadier);
 - fps at 480x270 -> 1920x1080 (4x) and 960x540 -> 1920x1080 (2x), with bicubic's fps
-  on the same frames as the baseline; first_frame_ms (first frame in to first out,
+  on the same frames as the baseline and the cascade's with the steady blend off
+  (its motion search is the cost); first_frame_ms (first frame in to first out,
   with the ring's allocation) and lookahead_frames (frames that had to go in after a
   frame before it came out);
 - peak RSS of a whole render (read, SR, H.264 write) of a 60 s and a 600 s clip, each
@@ -84,6 +85,13 @@ def quality(models, args) -> dict:
 def speed(models, lr_size: tuple[int, int], frames: int) -> dict:
     w, h = lr_size
     clip = _pan(frames + 1, h, w)
+    off = StreamingSR(models)
+    off.store.set("steady", 0.0)
+    steady_off = []
+    for frame in clip:
+        t = time.perf_counter()
+        off.push(frame)
+        steady_off.append(time.perf_counter() - t)
     sr = StreamingSR(models)
     t0 = time.perf_counter()
     first = sr.push(clip[0])
@@ -102,7 +110,8 @@ def speed(models, lr_size: tuple[int, int], frames: int) -> dict:
         base.append(time.perf_counter() - t)
     assert first and out
     return {"fps": 1.0 / statistics.median(times), "fps_bicubic": 1.0 / statistics.median(base),
-            "first_frame_ms": first_ms, "lookahead_frames": max(lag)}
+            "fps_steady_off": 1.0 / statistics.median(steady_off[1:]), "first_frame_ms": first_ms,
+            "lookahead_frames": max(lag)}
 
 
 def _pan(frames: int, h: int, w: int) -> list[np.ndarray]:
@@ -135,7 +144,8 @@ def main() -> None:
     torch.manual_seed(0)
     for scale, lr_size in ((4, (480, 270)), (2, (960, 540))):
         models = with_backend(load_video_sr(args.model, scale), Backend.parse(args.backend))
-        tag = {"scale": scale, "steps": 1, "strength": models.sigma, "backend": args.backend}
+        tag = {"scale": scale, "steps": 1, "strength": models.sigma, "detail": models.detail,
+               "steady": models.steady, "backend": args.backend}
         if "quality" not in skip:
             q = quality(models, args)
             data = {"clips": args.clips, "frames": args.frames, "hr_size": args.size, "held_out": list(HELD_OUT)}
@@ -149,7 +159,7 @@ def main() -> None:
             s = speed(models, lr_size, args.speed_frames)
             size = f"{lr_size[0]}x{lr_size[1]}->{lr_size[0] * scale}x{lr_size[1] * scale}"
             emit("video_sr", "fps", s["fps"], "frames/s", baseline=s["fps_bicubic"], ratio=s["fps"] / s["fps_bicubic"],
-                 size=size, **tag)
+                 fps_steady_off=round(s["fps_steady_off"], 3), size=size, **tag)
             emit("video_sr", "first_frame_ms", s["first_frame_ms"], "ms", size=size, **tag)
             emit("video_sr", "lookahead_frames", s["lookahead_frames"], "frames", size=size, **tag)
     if "rss" not in skip:

@@ -24,7 +24,7 @@ DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solve
 RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "shift", "solver", "source_blend", "noise_injection")
 MAX_RENDER_SECONDS = 600.0
 OUTPUT_SUFFIXES = (".wav", ".flac")
-VIDEO_SR_FLAGS = ("steps", "strength", "seed", "velocity_scale", "detail")
+VIDEO_SR_FLAGS = ("steps", "strength", "seed", "velocity_scale", "detail", "steady")
 VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms", "context_ms",
                "crossfade_ms", "vad_db", "gain")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from .args import UsageError, add_param_flags, add_backend_args, on_backend
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
 
-LIVE_VIDEO_FLAGS = ("steps", "strength", "seed", "velocity_scale", "detail")
+LIVE_VIDEO_FLAGS = ("steps", "strength", "seed", "velocity_scale", "detail", "steady")
 
 
 def add_live_video_sr_args(parser) -> None:

@@ -11,7 +11,7 @@ def write_card(folder: Path, title: str, summary: str, corpus: str, card: dict |
     card = card if card is not None else json.loads((folder / "house.json").read_text())
     lines = [f"# {title}", "", summary, "", f"- data: {corpus}"]
     for key in ("command", "train_minutes", "prep_minutes", "steps", "batch", "clips", "parameters",
-                "weights_dtype", "hop", "halo_frames", "scales", "sigma", "detail", "networks"):
+                "weights_dtype", "hop", "halo_frames", "scales", "sigma", "detail", "steady", "networks"):
         if key in card:
             lines.append(f"- {key.replace('_', ' ')}: `{card[key]}`" if key == "command" else
                          f"- {key.replace('_', ' ')}: {format_metric(card[key])}")

@@ -82,25 +82,40 @@ def test_training_script_writes_weights_and_a_card(tmp_path):
         assert load_video_sr(tmp_path / "m", scale).sigma == entry["sigma"]
     readme = (tmp_path / "m" / "README.md").read_text()
     assert "--scales 2" in readme and "--scales 4" in readme and "x2:" in readme and "x4:" in readme
-    assert "- detail: x2" in readme  # the default detail scale each scale starts at
+    assert "- detail: x2" in readme and "- steady: x2" in readme  # the defaults each scale starts at
     # continuing one scale keeps the other's entry and weights
     before = (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes()
     assert train.main([*common, "--out", str(tmp_path / "m"), "--scales", "4", "--init", str(tmp_path / "m")]) == 0
     after = json.loads((tmp_path / "m" / "house.json").read_text())
     assert after["x2"] == card["x2"] and after["scales"] == [2, 4] and "--init" in after["x4"]["command"]
     assert (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes() == before
+    # --stages trains only the stages named; the others stay as --init left them
+    parts = lambda: {p: (tmp_path / "m" / "x4" / f"{p}.safetensors").read_bytes() for p in PARTS}  # noqa: E731
+    kept = parts()
+    assert train.main([*common, "--out", str(tmp_path / "m"), "--scales", "4", "--init", str(tmp_path / "m"),
+                       "--stages", "refiner"]) == 0
+    now = parts()
+    assert [p for p in PARTS if now[p] != kept[p]] == ["refiner"]
+    with pytest.raises(SystemExit) as err:
+        train.main([*common, "--out", str(tmp_path / "n"), "--stages", "refiner"])  # nothing to keep the rest from
+    assert err.value.code == 2
     # --evaluate re-measures a folder (every start sigma, the best one becomes the default), weights untouched
     assert train.main(["--data", str(tmp_path / "d"), "--evaluate", str(tmp_path / "m"), "--scales", "2"]) == 0
     again = json.loads((tmp_path / "m" / "house.json").read_text())["x2"]
     assert {f"psnr_sr_sigma_{s:g}" for s in train.EVAL_SIGMAS} <= set(again["metrics_heldout"])
-    # the best sigma, then the best detail scale at that sigma (detail 1 is that sigma's own figure)
+    # the best sigma, then the best detail scale at that sigma (detail 1 is that sigma's own figure),
+    # then the best steady blend at that detail (steady 0 is that detail's own figure)
     metrics = again["metrics_heldout"]
     by_sigma = {s: metrics[f"psnr_sr_sigma_{s:g}"] for s in train.EVAL_SIGMAS}
     assert by_sigma[again["sigma"]] == max(by_sigma.values())
-    assert metrics["psnr_sr"] == max(metrics[f"psnr_sr_detail_{d:g}"] for d in train.EVAL_DETAILS)
+    assert metrics["psnr_sr_steady_0"] == pytest.approx(max(metrics[f"psnr_sr_detail_{d:g}"] for d in train.EVAL_DETAILS))
     assert metrics["psnr_sr_detail_1"] == pytest.approx(metrics[f"psnr_sr_sigma_{again['sigma']:g}"])
+    assert metrics["psnr_sr"] == max(metrics[f"psnr_sr_steady_{s:g}"] for s in train.EVAL_STEADY)
+    assert metrics["flicker_ratio"] > 0
     assert again["command"] == card["x2"]["command"] and again["detail"] in train.EVAL_DETAILS
-    assert load_video_sr(tmp_path / "m", 2).detail == again["detail"]
+    assert again["steady"] in train.EVAL_STEADY
+    models = load_video_sr(tmp_path / "m", 2)
+    assert (models.detail, models.steady) == (again["detail"], again["steady"])
     assert (tmp_path / "m" / "x2" / "decoder.safetensors").read_bytes() == before
     with pytest.raises(SystemExit) as err:
         train.main(["--data", str(tmp_path / "d"), "--evaluate", str(tmp_path / "d")])

@@ -15,6 +15,7 @@ from engine import InputError
 from pipelines.errors import MediaFileError, ModelFolderError
 from pipelines.video_io import VideoReader, VideoWriter
 from pipelines.video_sr.checkpoint import load_video_sr
+from pipelines.video_sr.motion import steady_blend
 from pipelines.video_sr.quality import bicubic
 from pipelines.video_sr.render import render_video_sr
 from pipelines.video_sr.stream import LOOKAHEAD_FRAMES, StreamingSR, whole_clip_reference
@@ -48,6 +49,36 @@ def test_streaming_equals_the_whole_clip_path(model_dir, scale, size):
     got = torch.from_numpy(np.stack(out))
     assert (got.int() - ref.int()).abs().max() <= 1  # float rounding at the uint8 edge only
     assert (got != ref).float().mean() < 0.01
+
+
+def _frames(out) -> torch.Tensor:
+    """HR uint8 frames (H, W, 3) -> (N, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
+
+
+def test_streaming_with_steady_equals_the_whole_clip_path_and_blends_along_the_motion(model_dir):
+    models = load_video_sr(model_dir, 2)
+    clean = _clip(6, 16, 16)  # a 1-pixel pan: 2 pixels a frame at 2x, inside the search radius
+    noise = np.random.default_rng(1).normal(0, 6, clean.shape)  # new in every frame, as compression error is
+    clip = np.clip(clean + noise, 0, 255).round().astype(np.uint8)
+    runs = {}
+    for steady in (0.0, 0.8):
+        sr = StreamingSR(models)
+        # detail 0 (bicubic): the random test networks' detail changes wholly from frame to frame
+        sr.store.update({"steady": steady, "detail": 0.0})
+        runs[steady] = [f for frame in clip for f in sr.push(frame)] + sr.flush()
+    lr = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 255
+    ref = whole_clip_reference(models.upsampler, models.refiner, models.decoder, lr, models.sigma, detail=0.0,
+                               steady=0.8)
+    ref = (ref[0] * 255).round().permute(1, 2, 3, 0).to(torch.uint8)
+    got = torch.from_numpy(np.stack(runs[0.8]))
+    assert (got.int() - ref.int()).abs().max() <= 1 and (got != ref).float().mean() < 0.01
+    assert np.array_equal(runs[0.8][0], runs[0.0][0])  # the first frame has nothing before it
+    # blending along the pan averages the noise away: later frames come closer to the clean pan's
+    truth = bicubic(torch.from_numpy(clean).permute(3, 0, 1, 2)[None].float() / 255, 2)[0].transpose(0, 1)
+    plain, steady = _frames(runs[0.0]), _frames(runs[0.8])
+    err = lambda x: (x[3:, ..., 4:-4] - truth[3:, ..., 4:-4]).square().mean()  # noqa: E731  (off the wrapped edge)
+    assert err(steady) < 0.8 * err(plain)
 
 
 def test_one_step_frames_come_out_in_the_tick_they_go_in(model_dir):
@@ -121,6 +152,36 @@ def test_a_live_detail_change_reaches_the_next_frame_out_and_leaves_frames_in_fl
     assert all(np.array_equal(a, b) for a, b in zip(none, base))
 
 
+def test_a_live_steady_change_reaches_the_next_frame_out_and_leaves_frames_in_flight_alone(model_dir):
+    models = load_video_sr(model_dir, 2)
+    clip = _clip(8, 8, 8)
+
+    def run(steady_at):
+        sr = StreamingSR(models)
+        sr.store.update({"steps": 3, "strength": 0.6, "detail": 0.0})  # detail 0: see the test above
+        out = []
+        for i, frame in enumerate(clip):
+            sr.store.set("steady", steady_at(i))
+            out.append(sr.push(frame))
+        return sr, out + [sr.flush()]
+
+    _, off = run(lambda i: 0.0)
+    sr, changed = run(lambda i: 0.0 if i < 5 else 0.9)
+    shown = sum(len(o) for o in changed[:5])  # frames out before the change
+    off, changed = [f for o in off for f in o], [f for o in changed for f in o]
+    assert len(changed) == 8 and all(np.array_equal(a, b) for a, b in zip(changed[:shown], off))
+    assert not np.array_equal(changed[shown], off[shown])  # the next frame out is blended
+    # from there on: the unblended frames, each blended with the previous one out
+    plain, last, expect = _frames(off), _frames(off[shown - 1 : shown]), []
+    for t in range(shown, 8):
+        last = steady_blend(last, plain[t : t + 1], 0.9)
+        expect.append(last[0])
+    got = _frames(changed[shown:])
+    assert (got - torch.stack(expect)).abs().max() <= 2.5 / 255  # the unblended frames were rounded to uint8
+    steps_run = collections.Counter(s.request_id for t in sr.ring.trace for s in t.slots)
+    assert set(steps_run.values()) == {3}  # nothing in flight was flushed or re-run
+
+
 def test_bad_frames_are_clear_errors_and_the_stream_goes_on(model_dir):
     sr = StreamingSR(load_video_sr(model_dir, 2))
     assert len(sr.push(_clip(1, 8, 8)[0])) == 1
@@ -192,6 +253,7 @@ def test_cli_renders_a_generated_source_and_refuses_bad_input_in_one_line(model_
     assert "10 frames" in ok.stdout and out.is_file()
     for argv, needle in ((["missing.mp4"], "not a readable file"), ([str(out), "--scale", "3"], "invalid choice"),
                          ([str(out), "--strength", "nan"], "strength"), ([str(out), "--detail", "-1"], "detail"),
+                         ([str(out), "--steady", "2"], "steady"),
                          ([str(tmp_path / "x.txt")], "readable")):
         bad = subprocess.run([sys.executable, "-m", "demon.cli", "render", "video-sr", *argv, "--model", str(model_dir),
                               "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)

@@ -44,6 +44,7 @@ class VideoSRModels:
     sigma: float  # the start sigma that measured best on held-out clips
     card: dict  # this scale's entry of the card
     detail: float = 1.0  # the detail scale that measured best on held-out clips (cards before it: 1)
+    steady: float = 0.0  # the temporal blend that measured best on held-out clips (cards before it: off)
     denoiser: Denoiser | None = None  # the refiner on its backend (torch eager unless with_backend chose another)
 
     def __post_init__(self) -> None:
@@ -104,6 +105,7 @@ def load_video_sr(folder: Path | None, scale: int) -> VideoSRModels:
         cfg = SRConfig(**entry["config"])
         sigma = float(entry["sigma"])
         detail = float(entry.get("detail", 1.0))
+        steady = float(entry.get("steady", 0.0))
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFolderError(f"{folder / 'house.json'}: bad x{scale} entry ({err})") from None
     sub = folder / f"x{scale}"
@@ -112,5 +114,5 @@ def load_video_sr(folder: Path | None, scale: int) -> VideoSRModels:
         upsampler=_load(LatentUpsampler(scale, cfg), sub / "upsampler.safetensors"),
         refiner=_load(SRDenoiser(cfg), sub / "refiner.safetensors"),
         decoder=_load(CausalDecoder(cfg), sub / "decoder.safetensors"),
-        sigma=sigma, detail=detail, card=entry,
+        sigma=sigma, detail=detail, steady=steady, card=entry,
     )

@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .motion import block_flow, warp
+
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = F.mse_loss(a.clamp(0, 1), b).item()
@@ -46,34 +48,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     return float(s.mean())
-
-
-def block_flow(prev: torch.Tensor, cur: torch.Tensor, block: int = 8, radius: int = 4) -> torch.Tensor:
-    """Integer motion per block, (N, 2, H/block, W/block) as (dy, dx): the shift of `prev`
-    that best matches `cur` (sum of absolute differences, exhaustive search)."""
-    n, _, h, w = cur.shape
-    padded = F.pad(prev, (radius,) * 4, mode="replicate")
-    best = torch.full((n, h // block, w // block), float("inf"))
-    flow = torch.zeros(n, 2, h // block, w // block)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            shifted = padded[..., radius + dy : radius + dy + h, radius + dx : radius + dx + w]
-            sad = F.avg_pool2d((shifted - cur).abs().sum(1, keepdim=True), block)[:, 0]
-            better = sad < best
-            best = torch.where(better, sad, best)
-            flow[:, 0] = torch.where(better, float(dy), flow[:, 0])
-            flow[:, 1] = torch.where(better, float(dx), flow[:, 1])
-    return flow
-
-
-def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """x carried along a block flow: out(y, x) = x(y + dy, x + dx), replicated at the borders."""
-    h, w = x.shape[-2:]
-    full = F.interpolate(flow, size=(h, w), mode="nearest")
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
-    gy = (ys + full[:, 0]).clamp(0, h - 1) / (h - 1) * 2 - 1
-    gx = (xs + full[:, 1]).clamp(0, w - 1) / (w - 1) * 2 - 1
-    return F.grid_sample(x, torch.stack([gx, gy], dim=-1), mode="nearest", align_corners=True)
 
 
 def warping_error(out: torch.Tensor, truth: torch.Tensor, block: int = 8, radius: int = 4,

@@ -3,6 +3,7 @@
     LR frame --LatentUpsampler (cached state)--> z_up
     z_up --a Request in the ring: noised to `strength`, `steps` refiner steps--> z
     z --CausalDecoder (cached state)--> detail; HR frame = bicubic(LR frame) + `detail` x detail
+    HR frame --blended with the previous HR frame out, carried along the motion (`steady`)--> out
 
 The latents describe what bicubic upsampling misses (the residual), so the cascade
 starts from the baseline and only has to add detail and remove degradation.
@@ -11,13 +12,15 @@ Each frame is one slot of the ring. With one step (the real-time default) a fram
 goes in and out in the same tick; with k steps the ring holds k consecutive frames
 at different steps and a frame comes out k - 1 frames after it went in (the depth
 follows the step count, so admission never queues). No stage looks ahead: every
-temporal kernel is causal, so `lookahead_frames` is 0. Memory is the models' cached
-state plus the ring, whatever the length of the stream.
+temporal kernel is causal and the steady blend looks only at the previous frame out
+(motion.py), so `lookahead_frames` is 0. Memory is the models' cached state, the ring
+and one HR frame, whatever the length of the stream.
 
-Parameters live in a StateStore over VIDEO_SR_PARAMS (the core registry plus detail):
-steps, strength and seed are request-class (frames admitted after a change use it),
-velocity_scale is step-class, detail (how much of the decoded detail goes onto bicubic)
-is output-class (the next frame out uses it; nothing in flight is touched). Every frame
+Parameters live in a StateStore over VIDEO_SR_PARAMS (the core registry plus detail
+and steady): steps, strength and seed are request-class (frames admitted after a change
+use it), velocity_scale is step-class, detail (how much of the decoded detail goes onto
+bicubic) and steady (how much of the previous frame out is blended in) are output-class
+(the next frame out uses them; nothing in flight is touched). Every frame
 uses the same seed, so the refiner's noise is the same pattern from frame to frame and
 does not flicker.
 """
@@ -32,6 +35,7 @@ from engine import InputError, Ring, StateStore, request_from_state
 
 from ..ring_streams import depth_follows_steps
 from .checkpoint import VideoSRModels
+from .motion import steady_blend, steady_clip
 from .quality import bicubic
 from .params import VIDEO_SR_PARAMS
 
@@ -55,16 +59,18 @@ def decoded_detail(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, 
 
 
 def whole_clip_reference(upsampler, refiner, decoder, lr: torch.Tensor, sigma: float, seed: int = 0,
-                         detail: float = 1.0) -> torch.Tensor:
+                         detail: float = 1.0, steady: float = 0.0) -> torch.Tensor:
     """The offline path, a whole clip at once: the decoded detail, scaled by `detail`, onto
-    bicubic. Streaming with one step gives the same frames."""
+    bicubic, then the steady blend from frame to frame. Streaming with one step gives the
+    same frames."""
     added = decoded_detail(upsampler, refiner, decoder, lr, sigma, seed)
-    return (bicubic(lr, added.shape[-1] // lr.shape[-1]) + detail * added).clamp(0, 1)
+    with torch.no_grad():
+        return steady_clip((bicubic(lr, added.shape[-1] // lr.shape[-1]) + detail * added).clamp(0, 1), steady)
 
 
 def default_state(models: VideoSRModels) -> StateStore:
-    """The video SR registry, from the start sigma and detail the model's card measured best."""
-    return StateStore(VIDEO_SR_PARAMS, {"strength": models.sigma, "detail": models.detail})
+    """The video SR registry, from the start sigma, detail and steady the model's card measured best."""
+    return StateStore(VIDEO_SR_PARAMS, {"strength": models.sigma, "detail": models.detail, "steady": models.steady})
 
 
 class StreamingSR:
@@ -80,6 +86,7 @@ class StreamingSR:
         self._frame_of: dict[int, int] = {}  # request id -> frame index
         self._done: dict[int, tuple] = {}  # finished latents (and their versions) waiting for their turn
         self._lr: dict[int, torch.Tensor] = {}  # LR frames in flight, by frame index
+        self._last: torch.Tensor | None = None  # the previous HR frame out (float), for the steady blend
         # (request-class, step-class) StepState versions the newest output frame carries, for onsets
         self.carried: tuple[int, int] | None = None
         self.frames_in = 0
@@ -149,11 +156,14 @@ class StreamingSR:
             z, *versions = self._done.pop(self.frames_out)
             self.carried = tuple(versions)
             h, w = self.size
-            detail = self.store.snapshot["detail"]  # output-class: the next frame out uses it
+            state = self.store.snapshot  # detail and steady are output-class: the next frame out uses them
             with torch.inference_mode():
                 y, self._dec_state = self.models.decoder(z[None, :, None], self._dec_state)
-                y = detail * y + bicubic(self._lr.pop(self.frames_out), self.scale)
-                hr = y[0, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1).mul_(255).round_()
-                out.append(hr.to(torch.uint8).permute(1, 2, 0).numpy())
+                y = state["detail"] * y + bicubic(self._lr.pop(self.frames_out), self.scale)
+                hr = y[:, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1)
+                if self._last is not None:
+                    hr = steady_blend(self._last, hr, state["steady"])
+                self._last = hr  # kept even while steady is 0, so turning it up blends with the true last frame
+                out.append((hr[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy())
             self.frames_out += 1
         return out

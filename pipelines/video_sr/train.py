@@ -41,7 +41,8 @@ from ..weights import load_module
 from .checkpoint import PARTS, read_card, save_scale
 from .data import SCALES, lr_key
 from .models import CausalDecoder, Encoder, LatentUpsampler, SRConfig, SRDenoiser
-from .quality import bicubic, psnr
+from .motion import steady_clip
+from .quality import bicubic, psnr, warping_error
 from .stream import decoded_detail, whole_clip_reference
 
 SIGMA_MAX = 0.5  # the refiner starts at most this far from the upsampler's estimate
@@ -51,6 +52,9 @@ EVAL_SIGMAS = (0.01, 0.02, 0.05, 0.1, 0.25)  # 0.01: the registry's least streng
 # Scales of the decoded detail: a network unsure of the detail it predicts does better (in
 # MSE) adding less of it; the card's best becomes the `detail` default.
 EVAL_DETAILS = (0.25, 0.5, 0.75, 1.0, 1.25)
+# Strengths of the motion-compensated blend with the previous frame out (motion.py); the
+# card's best becomes the `steady` default.
+EVAL_STEADY = (0.0, 0.25, 0.5, 0.75)
 TEMPORAL_WEIGHT = 0.5
 LATENT_WEIGHT = 0.1  # the refiner's latent term beside its frame term
 CORPUS = ("`python -m pipelines.video_sr.data --clips 900 --frames 12 --size 128` (seed 0): FFmpeg's "
@@ -61,10 +65,11 @@ CORPUS = ("`python -m pipelines.video_sr.data --clips 900 --frames 12 --size 128
           "reversed and colour-permuted")
 SUMMARY = ("One cascade of four tiny causal networks per scale (latent grid HR/4): a causal latent upsampler, "
            "a one-step flow-matching refiner that runs in the ring, a causal decoder with cached state that "
-           "adds detail onto bicubic, and a per-frame encoder (training targets only). No look-ahead. "
+           "adds detail onto bicubic, and a per-frame encoder (training targets only); then a motion-compensated "
+           "blend with the previous frame out (`steady`, no network). No look-ahead. "
            "Metrics: held-out PSNR (dB, mean over clips) against bicubic, the cascade without the refiner, "
-           "with the refiner from several start sigmas, then with the decoded detail scaled (`sigma` and `detail` "
-           "are the defaults).")
+           "with the refiner from several start sigmas, then with the decoded detail scaled, then with the steady "
+           "blend (`sigma`, `detail` and `steady` are the defaults), and the flicker ratio against bicubic's.")
 
 
 def load_clips(root: Path, split: str) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
@@ -149,9 +154,12 @@ def train_scale(args, scale: int) -> dict:
     frame_loss = lambda y, x: FRAME_LOSSES[args.loss](y, x, args.temporal_weight)  # noqa: E731
 
     def stage(name: str, trained, loss_fn) -> None:
+        if name not in args.stages:  # kept as --init left it
+            return
         params = [p for m in trained for p in m.parameters()]
         opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-        budget = Budget(args.minutes * SPLIT[name], args.lr, warmup_steps=50)
+        share = SPLIT[name] / sum(SPLIT[s] for s in args.stages)
+        budget = Budget(args.minutes * share, args.lr, warmup_steps=50)
         holder = torch.nn.ModuleList(trained)  # one module for gradient clipping
         for m in trained:
             m.train().requires_grad_(True)
@@ -189,9 +197,9 @@ def train_scale(args, scale: int) -> dict:
     stage("encoder", [enc], encoder_loss)
     stage("refiner", [refiner], refiner_loss)
 
-    m, sigma, detail = heldout_metrics(modules, test_hr, test_lr[scale], scale)
-    entry = {"sigma": sigma, "detail": detail, "train_minutes": minutes, "steps": steps, "metrics_heldout": m,
-             "command": _command(args.argv)}
+    m, sigma, detail, steady = heldout_metrics(modules, test_hr, test_lr[scale], scale)
+    entry = {"sigma": sigma, "detail": detail, "steady": steady, "train_minutes": minutes, "steps": steps,
+             "metrics_heldout": m, "command": _command(args.argv)}
     save_scale(args.out, scale, cfg, modules, entry)
     print(json.dumps({f"x{scale}": m}), flush=True)
     return entry
@@ -210,10 +218,12 @@ def load_modules(modules: dict[str, torch.nn.Module], folder: Path, scale: int, 
 
 
 def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, test_lr: torch.Tensor,
-                    scale: int) -> tuple[dict, float, float]:
+                    scale: int) -> tuple[dict, float, float, float]:
     """Held-out PSNR (mean over clips) of bicubic, the autoencoder (the refiner's target), the
     cascade without the refiner, the whole cascade from each start sigma, then at the best
-    sigma with the decoded detail scaled by each of EVAL_DETAILS; and the best sigma and detail."""
+    sigma with the decoded detail scaled by each of EVAL_DETAILS, then at the best detail with
+    each steady blend of EVAL_STEADY; the flicker ratio (warping error against bicubic's, mean
+    over clips) of the result; and the best sigma, detail and steady."""
     enc, up, dec, refiner = (modules[k].eval() for k in ("encoder", "upsampler", "decoder", "refiner"))
     with torch.no_grad():
         low, target = test_lr.float() / 255.0, test_hr.float() / 255.0
@@ -228,21 +238,29 @@ def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, 
     for detail in EVAL_DETAILS:
         m[f"psnr_sr_detail_{detail:g}"] = clip_psnr((base + detail * added).clamp(0, 1), target)
     detail = max(EVAL_DETAILS, key=lambda d: m[f"psnr_sr_detail_{d:g}"])
-    m["psnr_sr"] = m[f"psnr_sr_detail_{detail:g}"]
+    with torch.no_grad():
+        steadied = {s: steady_clip((base + detail * added).clamp(0, 1), s) for s in EVAL_STEADY}
+    for s, out in steadied.items():
+        m[f"psnr_sr_steady_{s:g}"] = clip_psnr(out, target)
+    steady = max(EVAL_STEADY, key=lambda s: m[f"psnr_sr_steady_{s:g}"])
+    m["psnr_sr"] = m[f"psnr_sr_steady_{steady:g}"]
     m["psnr_gain_db"] = m["psnr_sr"] - m["psnr_bicubic"]
-    return m, sigma, detail
+    # as bench/video_sr.py: the mean over clips of the warping error, against bicubic's
+    flicker = lambda x: np.mean([warping_error(x[i : i + 1], target[i : i + 1]) for i in range(len(target))])  # noqa: E731
+    m["flicker_ratio"] = float(flicker(steadied[steady]) / flicker(base))
+    return m, sigma, detail, steady
 
 
 def evaluate_folder(args, scale: int) -> None:
-    """Re-measure a model folder's held-out metrics, start sigma and detail; weights untouched."""
+    """Re-measure a model folder's held-out metrics, start sigma, detail and steady; weights untouched."""
     entry = read_card(args.evaluate)[f"x{scale}"]
     cfg = SRConfig(**entry["config"])
     modules = new_modules(cfg, scale)
     load_modules(modules, args.evaluate, scale, "a model folder to evaluate")
     test_hr, test_lr = load_clips(args.data, "test")
-    metrics, sigma, detail = heldout_metrics(modules, test_hr, test_lr[scale], scale)
+    metrics, sigma, detail, steady = heldout_metrics(modules, test_hr, test_lr[scale], scale)
     save_scale(args.evaluate, scale, cfg, modules,
-               {**entry, "sigma": sigma, "detail": detail, "metrics_heldout": metrics})
+               {**entry, "sigma": sigma, "detail": detail, "steady": steady, "metrics_heldout": metrics})
     print(json.dumps({f"x{scale}": metrics}), flush=True)
 
 
@@ -255,6 +273,7 @@ def write_house_card(folder: Path) -> None:
             "steps": {f"x{s}": card[f"x{s}"].get("steps") for s in scales},
             "sigma": {f"x{s}": card[f"x{s}"]["sigma"] for s in scales},
             "detail": {f"x{s}": card[f"x{s}"].get("detail", 1.0) for s in scales},
+            "steady": {f"x{s}": card[f"x{s}"].get("steady", 0.0) for s in scales},
             "metrics_heldout": {f"x{s}": card[f"x{s}"]["metrics_heldout"] for s in scales},
             "networks": {f"x{s}": card[f"x{s}"]["config"] for s in scales},
             "notes": card.get("notes", [])}
@@ -271,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, default=None,
                     help="continue from this model folder (its networks' config, not --width/--latent-channels)")
     ap.add_argument("--evaluate", type=Path, default=None, metavar="FOLDER",
-                    help="no training: re-measure this model folder's held-out metrics, start sigma and detail")
+                    help="no training: re-measure this model folder's held-out metrics, start sigma, detail and steady")
+    ap.add_argument("--stages", nargs="+", choices=list(SPLIT), default=list(SPLIT),
+                    help="train only these stages (the others as --init left them), sharing the minutes")
     ap.add_argument("--width", type=int, default=SRConfig.width, help="new networks only")
     ap.add_argument("--latent-channels", type=int, default=SRConfig.latent_channels, help="new networks only")
     ap.add_argument("--loss", choices=sorted(FRAME_LOSSES), default="log", help="how clips' errors combine")
@@ -287,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         if folder is not None and not all((folder / f"x{s}" / f"{p}.safetensors").is_file()
                                           for s in args.scales for p in PARTS):
             ap.error(f"{flag} {folder}: not a video SR model folder with scales {args.scales}")
+    if set(args.stages) != set(SPLIT) and args.init is None:
+        ap.error("--stages without every stage needs --init (the stages left out would stay untrained)")
     scales = sorted(set(args.scales))
     if args.evaluate is not None:
         for scale in scales:
