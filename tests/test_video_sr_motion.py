@@ -4,7 +4,7 @@ alone what the motion does not explain (cuts, motion beyond its reach), so it ne
 import pytest
 import torch
 
-from pipelines.video_sr.motion import RADIUS, block_flow, steady_blend, steady_clip
+from pipelines.video_sr.motion import RADIUS, REACH, block_flow, steady_blend, steady_clip
 from pipelines.video_sr.quality import warping_error
 
 
@@ -30,6 +30,15 @@ def test_block_flow_finds_the_shift():
     assert (inner[:, 0] == 0).all() and (inner[:, 1] == -2).all()
 
 
+def test_subpixel_flow_finds_a_half_pixel_shift():
+    fine = _texture(80, 80)
+    half = lambda x: torch.nn.functional.avg_pool2d(x, 2)  # noqa: E731
+    a, b = half(fine), half(torch.roll(fine, 1, dims=-1))  # b is a moved right by half a pixel
+    flow = block_flow(a, b, 8, RADIUS, subpixel=True)[..., 1:-1, 1:-1]
+    assert torch.equal(block_flow(a, b, 8, RADIUS), block_flow(a, b, 8, RADIUS).round())  # integer by default
+    assert (flow[:, 1] + 0.5).abs().max() < 0.1 and flow[:, 0].abs().max() < 0.1
+
+
 @pytest.mark.parametrize("step", [0, 2])
 def test_steady_averages_noise_away_along_the_motion(step):
     clean, noisy = _pan(10, step, 0.03)
@@ -43,7 +52,7 @@ def test_steady_averages_noise_away_along_the_motion(step):
 def test_a_cut_or_motion_beyond_reach_is_left_alone():
     a, b = _texture(40, 40, 1), _texture(40, 40, 2)
     assert (steady_blend(a, b, 1.0) - b).abs().max() < 0.02  # a new scene: nothing of the old one shows
-    far = RADIUS + 4
+    far = REACH + 4
     moved = torch.roll(a, far, dims=-1)
     assert (steady_blend(a, moved, 1.0) - moved)[..., far:].abs().max() < 0.02
 

@@ -4,12 +4,15 @@ Compression error and noise change from frame to frame while the scene only move
 Blending each output frame with the previous output frame carried along the motion
 averages that error away over time (a recursive, motion-compensated filter) and
 steadies the picture, where the motion explains the new frame; where it does not
-(occlusions, new content, motion beyond the search radius), the blend's weight falls
+(occlusions, new content, motion beyond the search's reach), the blend's weight falls
 to zero and the frame is left as it is. It only looks back: its state is one output
 frame, so memory stays flat and nothing waits for a later frame.
 
-Motion is integer shifts per 8x8 block of luma, found by exhaustive search (sum of
-absolute differences), the same matcher the flicker measure (quality.py) uses.
+Motion is a shift per 8x8 block, found by exhaustive search over integer shifts of luma
+at half resolution (sum of absolute differences, the matcher the flicker measure in
+quality.py uses too), refined to a fraction of a pixel by a parabola through the costs,
+and interpolated between block centres: scenes move by fractions of a pixel, and a frame
+carried by the nearest whole pixel blurs what the blend averages.
 """
 
 from __future__ import annotations
@@ -18,37 +21,67 @@ import torch
 import torch.nn.functional as F
 
 BLOCK = 8  # pixels per side of a motion block
-RADIUS = 3  # the search reaches this many pixels each way: faster motion is left unblended
-TOLERANCE = 0.06  # mean absolute mismatch (0..1 units) at which a block's blend weight falls to 1/e
+# The search runs on luma at half resolution: a third of the time at 1080p, and as good on
+# the held-out clips (+0.237 dB against +0.240 at 2x, +0.262 against +0.246 at 4x).
+SEARCH_SCALE = 2
+RADIUS = 2  # search pixels each way, so the search reaches REACH frame pixels: faster motion is left unblended
+REACH = RADIUS * SEARCH_SCALE
+TOLERANCE = 0.05  # mean absolute mismatch (0..1 units) at which a block's blend weight falls to 1/e
 LUMA = (0.299, 0.587, 0.114)
 
 
-def block_flow(prev: torch.Tensor, cur: torch.Tensor, block: int = 8, radius: int = 4) -> torch.Tensor:
-    """Integer motion per block, (N, 2, H/block, W/block) as (dy, dx): the shift of `prev`
-    that best matches `cur` (sum of absolute differences, exhaustive search)."""
+def block_costs(prev: torch.Tensor, cur: torch.Tensor, block: int, radius: int) -> torch.Tensor:
+    """Mean absolute difference per block for every integer shift of `prev` against `cur`:
+    (N, K, K, H/block, W/block) with K = 2 radius + 1, indexed [dy + radius, dx + radius]."""
     n, _, h, w = cur.shape
     padded = F.pad(prev, (radius,) * 4, mode="replicate")
-    best = torch.full((n, h // block, w // block), float("inf"))
-    flow = torch.zeros(n, 2, h // block, w // block)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            shifted = padded[..., radius + dy : radius + dy + h, radius + dx : radius + dx + w]
-            sad = F.avg_pool2d((shifted - cur).abs().sum(1, keepdim=True), block)[:, 0]
-            better = sad < best
-            best = torch.where(better, sad, best)
-            flow[:, 0] = torch.where(better, float(dy), flow[:, 0])
-            flow[:, 1] = torch.where(better, float(dx), flow[:, 1])
+    costs = [F.avg_pool2d((padded[..., radius + dy : radius + dy + h, radius + dx : radius + dx + w] - cur)
+                          .abs().sum(1, keepdim=True), block)[:, 0]
+             for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+    k = 2 * radius + 1
+    return torch.stack(costs, 1).view(n, k, k, h // block, w // block)
+
+
+def block_flow(prev: torch.Tensor, cur: torch.Tensor, block: int = 8, radius: int = 4,
+               subpixel: bool = False) -> torch.Tensor:
+    """Motion per block, (N, 2, H/block, W/block) as (dy, dx): the shift of `prev` that best
+    matches `cur` (exhaustive search; the first of equal costs). Integer, or with `subpixel`
+    refined along each axis by the parabola through the best cost and its two neighbours
+    (within half a pixel; none at the search's edge)."""
+    costs = block_costs(prev, cur, block, radius)
+    n, k = costs.shape[:2]
+    flat = costs.flatten(1, 2)
+    best = flat.argmin(1)  # (N, h, w)
+    by, bx = best // k, best % k
+    flow = torch.stack([by - radius, bx - radius], 1).to(cur.dtype)
+    if not subpixel:
+        return flow
+    at = lambda y, x: flat.gather(1, (y.clamp(0, k - 1) * k + x.clamp(0, k - 1))[:, None])[:, 0]  # noqa: E731
+    c0 = at(by, bx)
+    for axis, (b, step) in enumerate(((by, (1, 0)), (bx, (0, 1)))):
+        minus, plus = at(by - step[0], bx - step[1]), at(by + step[0], bx + step[1])
+        curve = minus - 2 * c0 + plus
+        offset = (0.5 * (minus - plus) / curve.clamp_min(1e-9)).clamp(-0.5, 0.5)
+        inside = (b > 0) & (b < k - 1) & (curve > 1e-9)
+        flow[:, axis] += torch.where(inside, offset, torch.zeros_like(offset))
     return flow
 
 
-def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """x carried along a block flow: out(y, x) = x(y + dy, x + dx), replicated at the borders."""
+def warp(x: torch.Tensor, flow: torch.Tensor, smooth: bool = False) -> torch.Tensor:
+    """x carried along a block flow: out(y, x) = x(y + dy, x + dx), replicated at the borders.
+    Blockwise and nearest by default (integer flows, as the flicker measure uses them); with
+    `smooth`, the flow is interpolated between block centres and x sampled bilinearly
+    (fractional flows, no block seams)."""
     h, w = x.shape[-2:]
-    full = F.interpolate(flow, size=(h, w), mode="nearest")
+    if smooth:
+        full = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
+    else:
+        full = F.interpolate(flow, size=(h, w), mode="nearest")
     ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
-    gy = (ys + full[:, 0]).clamp(0, h - 1) / (h - 1) * 2 - 1
-    gx = (xs + full[:, 1]).clamp(0, w - 1) / (w - 1) * 2 - 1
-    return F.grid_sample(x, torch.stack([gx, gy], dim=-1), mode="nearest", align_corners=True)
+    gy = (ys + full[:, 0]).clamp(0, h - 1) / max(h - 1, 1) * 2 - 1
+    gx = (xs + full[:, 1]).clamp(0, w - 1) / max(w - 1, 1) * 2 - 1
+    return F.grid_sample(x, torch.stack([gx, gy], dim=-1), mode="bilinear" if smooth else "nearest",
+                         align_corners=True)
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +98,9 @@ def steady_blend(prev: torch.Tensor, cur: torch.Tensor, steady: float, tolerance
     h, w = cur.shape[-2:]
     ph, pw = -h % block, -w % block  # whole blocks: pad, then crop back
     p, c = (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x for x in (prev, cur))
-    carried = warp(p, block_flow(luma(p), luma(c), block, radius))
+    small = [F.avg_pool2d(luma(x), SEARCH_SCALE) for x in (p, c)]
+    flow = SEARCH_SCALE * block_flow(*small, block // SEARCH_SCALE, radius, subpixel=True)
+    carried = warp(p, flow, smooth=True)
     mismatch = F.avg_pool2d((carried - c).abs().mean(1, keepdim=True), block)
     # smooth across blocks (bilinear), so a weight step does not draw the block grid
     weight = F.interpolate(steady * torch.exp(-((mismatch / tolerance) ** 2)), size=c.shape[-2:],
