@@ -18,7 +18,9 @@ Scales train in parallel processes with `--jobs 2` (one thread each: on this CPU
 single-threaded runs learn faster than one run on two threads). Weights are
 safetensors (checkpoint.py); the card records, per scale, held-out PSNR against
 bicubic (the mean over clips, as bench/video_sr.py measures it) for several refiner
-start sigmas, and the training time. `--init FOLDER` continues from a model folder.
+start sigmas, detail scales and steady blends (the best of each is the default), the
+flicker ratio, and the training time. `--init FOLDER` continues from a model folder;
+with `--stages` only the stages named train, the others stay as it left them.
 """
 
 from __future__ import annotations
@@ -246,8 +248,10 @@ def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, 
     m["psnr_sr"] = m[f"psnr_sr_steady_{steady:g}"]
     m["psnr_gain_db"] = m["psnr_sr"] - m["psnr_bicubic"]
     # as bench/video_sr.py: the mean over clips of the warping error, against bicubic's
-    flicker = lambda x: np.mean([warping_error(x[i : i + 1], target[i : i + 1]) for i in range(len(target))])  # noqa: E731
-    m["flicker_ratio"] = float(flicker(steadied[steady]) / flicker(base))
+    def flicker(x: torch.Tensor) -> float:
+        return float(np.mean([warping_error(x[i : i + 1], target[i : i + 1]) for i in range(len(target))]))
+
+    m["flicker_ratio"] = flicker(steadied[steady]) / flicker(base)
     return m, sigma, detail, steady
 
 
