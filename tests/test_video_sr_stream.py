@@ -126,26 +126,29 @@ def test_a_live_step_change_keeps_in_flight_frames_and_their_order(model_dir):
     assert not sr._done and not sr._frame_of and not sr._lr  # nothing held back: memory does not grow with the stream
 
 
+def _live_run(models, clip, name: str, value_at, **settings) -> tuple[StreamingSR, list]:
+    """Stream `clip` with 3 steps (so frames are in flight), setting `name` to value_at(frames
+    pushed so far) before each push; the frames out per push, the flush's last."""
+    sr = StreamingSR(models)
+    sr.store.update({"steps": 3, "strength": 0.6, **settings})
+    out = []
+    for i, frame in enumerate(clip):
+        sr.store.set(name, value_at(i))
+        out.append(sr.push(frame))
+    return sr, out + [sr.flush()]
+
+
 def test_a_live_detail_change_reaches_the_next_frame_out_and_leaves_frames_in_flight_alone(model_dir):
     models = load_video_sr(model_dir, 4)
     clip = _clip(8, 8, 8)
-
-    def run(detail_at):  # detail_at(frames pushed so far) -> the detail set before the next push
-        sr = StreamingSR(models)
-        sr.store.update({"steps": 3, "strength": 0.6})
-        out = []
-        for i, frame in enumerate(clip):
-            sr.store.set("detail", detail_at(i))
-            out.append(sr.push(frame))
-        return sr, out, out + [sr.flush()]
-
-    _, _, full = run(lambda i: 1.0)
-    _, _, half = run(lambda i: 0.5)
-    _, _, none = run(lambda i: 0.0)
-    sr, before, changed = run(lambda i: 1.0 if i < 5 else 0.5)
+    run = lambda detail_at: _live_run(models, clip, "detail", detail_at)  # noqa: E731
+    _, full = run(lambda i: 1.0)
+    _, half = run(lambda i: 0.5)
+    _, none = run(lambda i: 0.0)
+    sr, changed = run(lambda i: 1.0 if i < 5 else 0.5)
+    shown = sum(len(o) for o in changed[:5])  # frames out before the change
     full, half, none, changed = ([f for o in x for f in o] for x in (full, half, none, changed))
     assert not np.array_equal(full[3], half[3])  # the decoder adds detail, so the scale shows
-    shown = sum(len(o) for o in before[:5])  # frames out before the change
     assert all(np.array_equal(a, b) for a, b in zip(changed[:shown], full))
     assert all(np.array_equal(a, b) for a, b in zip(changed[shown:], half[shown:]))  # from the next frame out
     steps_run = collections.Counter(s.request_id for t in sr.ring.trace for s in t.slots)
@@ -159,16 +162,8 @@ def test_a_live_detail_change_reaches_the_next_frame_out_and_leaves_frames_in_fl
 def test_a_live_steady_change_reaches_the_next_frame_out_and_leaves_frames_in_flight_alone(model_dir):
     models = load_video_sr(model_dir, 2)
     clip = _clip(8, 8, 8)
-
-    def run(steady_at):
-        sr = StreamingSR(models)
-        sr.store.update({"steps": 3, "strength": 0.6, "detail": 0.0})  # detail 0: see the test above
-        out = []
-        for i, frame in enumerate(clip):
-            sr.store.set("steady", steady_at(i))
-            out.append(sr.push(frame))
-        return sr, out + [sr.flush()]
-
+    # detail 0: the random test networks' detail changes wholly from frame to frame (see above)
+    run = lambda steady_at: _live_run(models, clip, "steady", steady_at, detail=0.0)  # noqa: E731
     _, off = run(lambda i: 0.0)
     sr, changed = run(lambda i: 0.0 if i < 5 else 0.9)
     shown = sum(len(o) for o in changed[:5])  # frames out before the change

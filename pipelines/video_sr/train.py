@@ -240,8 +240,9 @@ def heldout_metrics(modules: dict[str, torch.nn.Module], test_hr: torch.Tensor, 
     for detail in EVAL_DETAILS:
         m[f"psnr_sr_detail_{detail:g}"] = clip_psnr((base + detail * added).clamp(0, 1), target)
     detail = max(EVAL_DETAILS, key=lambda d: m[f"psnr_sr_detail_{d:g}"])
+    chosen = (base + detail * added).clamp(0, 1)
     with torch.no_grad():
-        steadied = {s: steady_clip((base + detail * added).clamp(0, 1), s) for s in EVAL_STEADY}
+        steadied = {s: steady_clip(chosen, s) for s in EVAL_STEADY}
     for s, out in steadied.items():
         m[f"psnr_sr_steady_{s:g}"] = clip_psnr(out, target)
     steady = max(EVAL_STEADY, key=lambda s: m[f"psnr_sr_steady_{s:g}"])
