@@ -1,10 +1,10 @@
-"""Causal video convolutions with cached temporal state.
+"""Causal video convolutions with cached temporal state (the streaming layers of cached_conv.py).
 
 A CausalConv3d with temporal kernel kt sees the current frame and the kt - 1 before
 it, never a later one. Run on a whole clip it pads the start with zeros; run frame by
 frame it keeps the last kt - 1 input frames as its state. Both give the same output
 (the invariant test_video_sr_causal checks), so a stream costs one frame of work per
-frame, with no look-ahead.
+frame, with no look-ahead. Space is padded as usual (replicate), time only by the cache.
 """
 
 from __future__ import annotations
@@ -13,25 +13,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..cached_conv import TIME, CachedConv, StreamGeometry
 
-class CausalConv3d(nn.Module):
+
+class CausalConv3d(CachedConv):
     def __init__(self, cin: int, cout: int, kernel: int = 3, time_kernel: int = 2, stride: int = 1):
-        super().__init__()
-        self.time_kernel = time_kernel
+        super().__init__(nn.Conv3d(cin, cout, (time_kernel, kernel, kernel), stride=(1, stride, stride)))
         self.pad = kernel // 2
-        self.conv = nn.Conv3d(cin, cout, (time_kernel, kernel, kernel), stride=(1, stride, stride))
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, T, H, W) -> (y (B, C', T, H', W'), state: the last time_kernel - 1 input frames)."""
-        past = self.time_kernel - 1
-        if state is None:
-            state = x.new_zeros(x.shape[0], x.shape[1], past, x.shape[3], x.shape[4])
-        full = torch.cat([state, x], dim=2)
-        if x.shape[2] == 1:  # streaming: one output frame is one 2D conv over the frames stacked as channels
-            y = self._one_frame(full)
-        else:
-            y = self.conv(F.pad(full, (self.pad, self.pad, self.pad, self.pad, 0, 0), mode="replicate"))
-        return y, full[:, :, full.shape[2] - past :].detach() if past else full[:, :, :0]
+    def convolve(self, full: torch.Tensor) -> torch.Tensor:
+        """[cache | block] (B, C, T, H, W) -> (B, C', T - context, H', W')."""
+        if full.shape[TIME] == self.context + 1:  # streaming: one 2D conv over the frames stacked as channels
+            return self._one_frame(full)
+        return self.conv(F.pad(full, (self.pad, self.pad, self.pad, self.pad, 0, 0), mode="replicate"))
 
     def _one_frame(self, full: torch.Tensor) -> torch.Tensor:
         """The same output as conv3d for a window of exactly time_kernel frames, about 3x faster
@@ -51,6 +45,10 @@ class CausalBlock(nn.Module):
         super().__init__()
         self.a = CausalConv3d(channels, channels, 3, time_kernel)
         self.b = CausalConv3d(channels, channels, 3, time_kernel)
+
+    @property
+    def geometry(self) -> StreamGeometry:
+        return self.a.geometry.then(self.b.geometry)  # the skip path reads the current frame only
 
     def forward(self, x: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
         sa, sb = state if state is not None else (None, None)

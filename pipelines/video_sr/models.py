@@ -7,7 +7,8 @@
 
 Latent grid: HR / 4 with `latent_channels` channels. For 4x SR the latent grid equals
 the LR grid, for 2x it is half of it (the upsampler's stem strides by 2). Temporal
-look-ahead is zero everywhere: every temporal kernel is causal (causal.py).
+look-ahead is zero everywhere: every temporal kernel is causal (causal.py); the streaming
+parts report it, and their receptive field, as a `geometry` read off their layers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..cached_conv import CachedSequence, StreamGeometry, chain
 from .causal import CausalBlock, CausalConv3d
 
 LATENT_FACTOR = 4  # HR pixels per latent cell, each side
@@ -29,14 +31,6 @@ class SRConfig:
     blocks: int = 2
     time_kernel: int = 2  # frames each causal conv sees: this one and time_kernel - 1 before
     latent_channels: int = 16  # a latent cell covers 4x4x3 = 48 HR values of detail
-
-
-def _stack(x, blocks, states):
-    new = []
-    for i, block in enumerate(blocks):
-        x, s = block(x, states[i] if states is not None else None)
-        new.append(s)
-    return x, new
 
 
 class Encoder(nn.Module):
@@ -65,18 +59,23 @@ class CausalDecoder(nn.Module):
         super().__init__()
         w = cfg.width
         self.stem = CausalConv3d(cfg.latent_channels, w, 3, cfg.time_kernel)
-        self.blocks = nn.ModuleList(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
-        self.head = nn.Conv2d(w, 3 * LATENT_FACTOR**2, 3, padding=1)
+        self.blocks = CachedSequence(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
+        self.head = nn.Conv2d(w, 3 * LATENT_FACTOR**2, 3, padding=1)  # per frame: nothing in time
         # an untrained cascade outputs bicubic exactly: training starts from the baseline, not below it
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, z: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
         h, s0 = self.stem(z, state[0] if state is not None else None)
-        h, sb = _stack(F.silu(h), self.blocks, state[1] if state is not None else None)
+        h, sb = self.blocks(F.silu(h), state[1] if state is not None else None)
         b, c, t, hh, ww = h.shape
         y = F.pixel_shuffle(self.head(F.silu(h).transpose(1, 2).reshape(b * t, c, hh, ww)), LATENT_FACTOR)
         return y.reshape(b, t, 3, hh * LATENT_FACTOR, ww * LATENT_FACTOR).transpose(1, 2), [s0, sb]
+
+    @property
+    def geometry(self) -> StreamGeometry:
+        """In latent frames."""
+        return chain([self.stem.geometry, self.blocks.geometry])
 
 
 class LatentUpsampler(nn.Module):
@@ -88,14 +87,30 @@ class LatentUpsampler(nn.Module):
             raise ValueError(f"scale must be 2 or 4, got {scale}")
         w = cfg.width
         self.stem = CausalConv3d(3, w, 3, cfg.time_kernel, stride=4 // scale)
-        self.blocks = nn.ModuleList(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
+        self.blocks = CachedSequence(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
         self.head = CausalConv3d(w, cfg.latent_channels, 3, 1)
 
     def forward(self, lr: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
         h, s0 = self.stem(lr, state[0] if state is not None else None)
-        h, sb = _stack(F.silu(h), self.blocks, state[1] if state is not None else None)
+        h, sb = self.blocks(F.silu(h), state[1] if state is not None else None)
         z, s2 = self.head(F.silu(h), state[2] if state is not None else None)
         return z, [s0, sb, s2]
+
+    @property
+    def geometry(self) -> StreamGeometry:
+        """In LR frames."""
+        return chain([self.stem.geometry, self.blocks.geometry, self.head.geometry])
+
+
+def cascade_geometry(upsampler: LatentUpsampler, decoder: CausalDecoder) -> StreamGeometry:
+    """LR frames in, HR frames out, in LR frames (the refiner between them reads one frame only)."""
+    return upsampler.geometry.then(decoder.geometry)
+
+
+def lookahead_frames(cfg: SRConfig = SRConfig()) -> int:
+    """LR frames after a frame that its HR frame waits for, read off the layers (either scale's)."""
+    with torch.device("meta"):  # the layers' geometry only: no weights are made
+        return max(cascade_geometry(LatentUpsampler(s, cfg), CausalDecoder(cfg)).lookahead for s in (2, 4))
 
 
 class SRDenoiser(nn.Module):

@@ -35,11 +35,12 @@ from engine import InputError, Ring, StateStore, request_from_state
 
 from ..ring_streams import depth_follows_steps
 from .checkpoint import VideoSRModels
+from .models import SRConfig, lookahead_frames
 from .motion import steady_blend, steady_clip
 from .quality import bicubic
 from .params import VIDEO_SR_PARAMS
 
-LOOKAHEAD_FRAMES = 0  # every temporal kernel is causal (causal.py)
+LOOKAHEAD_FRAMES = lookahead_frames(SRConfig())  # the layers' figure; the steady blend looks back only
 MAX_SIDE = 8192  # LR frames beyond this are refused, not allocated
 
 
