@@ -5,7 +5,7 @@ latents. For each depth the ring runs continuously, a new request whenever a slo
 frees with staggered admission as in live use, and is measured in steady state. Side
 by side, in alternating rounds, the same kind of requests run one at a time through a
 plain Euler loop at batch 1. The ring runs twice: one denoiser call over the whole
-batch, and in chunks of the size `Ring.tune_max_batch` finds fastest per row.
+batch, and in chunks of the size `tune_max_batch` finds fastest per row.
 
 Prints JSON lines (DESIGN.md, "Measuring"):
   overhead_fraction   engine time / tick time (goal < 0.02 at depth 8)
@@ -23,7 +23,7 @@ import common  # noqa: F401  (puts the repository on sys.path)
 import torch
 from common import emit
 
-from engine import Ring, StateStore, request_from_state
+from engine import Ring, StateStore, request_from_state, tune_max_batch
 from engine.solvers import euler_step
 from pipelines.music.dit import build_dit, dit_cond, dit_denoiser, latent_shape
 
@@ -51,7 +51,7 @@ def make_ring(denoiser, shape, frames, depth, steps, tuned):
     if tuned:
         ring.submit(request_from_state(store.snapshot, cond=cond))  # tells the ring the cond shapes
         ring.run_until_idle()
-        ring.tune_max_batch()
+        tune_max_batch(ring)
     for _ in range(steps + depth):  # fill the ring and reach the staggered steady state
         ring.tick()
     return ring

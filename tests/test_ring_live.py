@@ -125,9 +125,9 @@ def test_stepstate_is_never_applied_mid_tick():
     try:
         observations = []
         for _ in range(150):
-            before = ring._lat.clone()
+            before = ring.rows.lat.clone()
             ring.tick()
-            observations.append((ring.trace.ticks()[-1], before, ring._lat.clone()))
+            observations.append((ring.trace.ticks()[-1], before, ring.rows.lat.clone()))
     finally:
         stop.set()
         thread.join()

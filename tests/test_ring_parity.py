@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import SHAPE, latent, text
-from engine import InputError, Request, Ring, Solver, StateStore, flow_schedule, run_alone
+from engine import InputError, Request, Ring, Solver, StateStore, flow_schedule, run_alone, tune_max_batch
 
 
 def mixed_requests(n: int) -> list[Request]:
@@ -80,9 +80,9 @@ def test_ring_buffers_are_preallocated(denoiser):
     ring = Ring(denoiser, SHAPE, depth=4)
     for i in range(6):
         ring.submit(Request(seed=i, schedule=flow_schedule(3), cond=text(i)))
-    ptr = ring._lat.data_ptr()
+    ptr = ring.rows.lat.data_ptr()
     ring.run_until_idle()
-    assert ring._lat.data_ptr() == ptr
+    assert ring.rows.lat.data_ptr() == ptr
 
 
 def test_prompt_blend_interpolates_conditioning(denoiser):
@@ -159,9 +159,9 @@ def test_tuning_picks_the_fastest_chunk_and_keeps_parity(denoiser):
     ring.submit(Request(seed=1, schedule=flow_schedule(3), cond=text(1)))
     ring.tick()
     with pytest.raises(InputError, match="empty"):
-        ring.tune_max_batch()  # not while slots are in flight
+        tune_max_batch(ring)  # not while slots are in flight
     ring.run_until_idle()
-    per_row = ring.tune_max_batch(repeats=1)
+    per_row = tune_max_batch(ring, repeats=1)
     assert set(per_row) == {1, 2, 4, 8}
     assert ring.max_batch == min(per_row, key=per_row.get)
     req = Request(seed=2, schedule=flow_schedule(3), cond=text(2))
