@@ -1,6 +1,6 @@
 """ONNX Runtime against torch eager, for every house model part, side by side in one run.
 
-For each exported part (pipelines/exports.py: the denoisers and the decoder windows)
+For each exported part (demon/catalog.py: the denoisers and the decoder windows)
 at its profile's `opt` sizes and a ring batch, the same inputs run through torch eager
 and through the ORT session, interleaved (eager, ort, eager, ort...), so both see the
 same machine state; the median of each is compared. Both use this process's cores.
@@ -20,8 +20,8 @@ import common  # noqa: F401  (puts the repository on sys.path)
 import torch
 from common import emit
 
+from demon.catalog import house_specs
 from pipelines.errors import ModelFolderError
-from pipelines.exports import house_specs
 from trt_builds.export import PartKind, cached_export, default_cache
 from trt_builds.ort import OrtPart, cpu_threads
 

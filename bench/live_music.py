@@ -19,9 +19,9 @@ import time
 import common  # noqa: F401  (puts the repository on sys.path)
 from common import emit
 
+from demon.rigs import music_rig
 from engine import Propagation
 from pipelines.audio_out import NullSink, OutputConfig
-from pipelines.music.live import LiveMusic
 from pipelines.music.models import load_music_models
 
 CAPTIONS = ("lofi piano and drums, 84 bpm, A minor", "synth pop, 128 bpm, C major",
@@ -52,9 +52,10 @@ def quantile(values: list[float], q: float) -> float | None:
 
 def run_depth(models, depth: int, args) -> dict:
     sink = NullSink(OutputConfig(models.codec.sample_rate, buffer_seconds=20.0))
-    live = LiveMusic(models, sink, initial={"depth": depth, "loop_seconds": args.loop_seconds, "steps": args.steps,
-                                            "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1], "guidance": 2.0},
-                     max_batch=args.max_batch)
+    rig = music_rig(models, sink, initial={"depth": depth, "loop_seconds": args.loop_seconds, "steps": args.steps,
+                                           "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1], "guidance": 2.0},
+                    max_batch=args.max_batch)
+    live = rig.engine
     stop = threading.Event()
     engine = threading.Thread(target=live.run, args=(stop,), name="engine")
     rng = random.Random(depth)
@@ -63,7 +64,7 @@ def run_depth(models, depth: int, args) -> dict:
     changes = rejected = 0
     while time.perf_counter() - start < args.minutes * 60:
         try:
-            live.session.update(random_change(rng), clamp=True)
+            rig.session.update(random_change(rng), clamp=True)
             changes += 1
         except Exception:  # noqa: BLE001 - counted; the generator only makes valid moves
             rejected += 1
@@ -73,8 +74,8 @@ def run_depth(models, depth: int, args) -> dict:
     engine.join()
     counters = live.live_counters()
     ticks = sorted(live.tick_seconds)
-    step = live.session.class_onsets(Propagation.STEP)
-    request = live.session.class_onsets(Propagation.REQUEST)
+    step = live.onsets.class_onsets(Propagation.STEP)
+    request = live.onsets.class_onsets(Propagation.REQUEST)
     return {
         "tick_p50_ms": 1000 * quantile(ticks, 0.5), "tick_p99_ms": 1000 * quantile(ticks, 0.99),
         "completions_per_s": counters["completions"] / elapsed,

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from common import ROOT, emit
 
-from pipelines.exports import with_backend
 from pipelines.video_sr.checkpoint import load_video_sr
 from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo, photo_motion
 from pipelines.video_sr.quality import bicubic, psnr, ssim, warping_error
 from pipelines.video_sr.stream import StreamingSR
 from trt_builds.backends import Backend
+from trt_builds.bundle import with_backend
 
 # VmHWM, the peak RSS of this process image: getrusage's ru_maxrss would carry over the
 # parent's peak across fork and exec.

@@ -11,7 +11,7 @@ reference clip of another sentence; half the targets are speakers training never
   sentences only) names the converted audio's speaker; a hit is the target. Beside it,
   the codec's ceiling: the target's own sentence through the codec (and the codec's
   MCD floor, the same round trip against the original);
-- latency_ms: chunk + crossfade + look-ahead (0) plus the median compute of a chunk,
+- latency_ms: chunk + overlap + look-ahead (0) plus the median compute of a chunk,
   device excluded; rtf: compute time over audio time.
 """
 
@@ -28,7 +28,6 @@ import torch
 from common import emit
 
 from engine import StateStore
-from pipelines.exports import with_backend
 from pipelines.voice import corpus
 from pipelines.voice.checkpoint import HOUSE_MODELS, load_voice, write_voice_card
 from pipelines.voice.metrics import SpeakerClassifier, mcd_db, utterance_features
@@ -37,6 +36,7 @@ from pipelines.voice.reference import speaker_embedding
 from pipelines.voice.render import convert_offline, stream_through
 from pipelines.voice.stream import StreamingVC
 from trt_builds.backends import Backend
+from trt_builds.bundle import with_backend
 
 
 def stream(models, speaker, audio, params):
@@ -94,7 +94,7 @@ def main() -> None:
     mean = {k: float(np.mean([r[k] for r in results])) for k in ("hit", "hit_codec", "mcd", "mcd_source",
                                                                   "mcd_offline", "mcd_codec")}
     rtf = float(np.median([r["rtf"] for r in results]))
-    tags = {"pairs": len(results), "chunk_ms": lat["chunk_ms"], "crossfade_ms": lat["crossfade_ms"],
+    tags = {"pairs": len(results), "chunk_ms": lat["chunk_ms"], "overlap_ms": lat["overlap_ms"],
             "backend": args.backend}
     emit("voice", "latency_ms", lat["algorithmic_ms"] + compute, "ms", algorithmic_ms=lat["algorithmic_ms"],
          lookahead_ms=lat["lookahead_ms"], compute_ms=round(compute, 2), **tags)

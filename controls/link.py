@@ -1,7 +1,7 @@
 """Ableton Link (aalink): a shared beat timeline that bar-aligned loops lock to.
 
-The Link session's tempo and the `bpm` parameter follow each other (a peer's change
-is published to the session, a local change to Link). The player asks `position()`
+The Link session's tempo and the parameter the pipeline names for it (music: `bpm`)
+follow each other (a peer's change is published to the session, a local change to Link). The player asks `position()`
 for the sample a block should start at, so that loop boundaries fall on Link's bars.
 Without `network=True` the clock runs alone: no sockets are opened.
 """
@@ -14,7 +14,9 @@ from engine import InputError
 
 
 class LinkClock(ServerThread):
-    def __init__(self, session: ControlSession, *, quantum: float = 4.0, network: bool = True):
+    def __init__(self, session: ControlSession, tempo: str, *, quantum: float = 4.0, network: bool = True):
+        if tempo not in session.registry:
+            raise InputError("link", f"tempo sync drives {tempo!r}, which this pipeline has no parameter for")
         try:
             import aalink
         except ImportError:
@@ -22,10 +24,11 @@ class LinkClock(ServerThread):
         super().__init__("link", "link", "link", 0)
         self._aalink = aalink
         self.session = session
+        self.tempo = tempo
         self.quantum = quantum
         self.network = network
         self.link = None
-        self._bpm = float(session.store.snapshot["bpm"])
+        self._bpm = float(session.store.snapshot[tempo])
 
     async def bind(self):
         self.link = self._aalink.Link(self._bpm)
@@ -39,12 +42,12 @@ class LinkClock(ServerThread):
 
     def follow_tempo(self) -> None:
         """Two-way tempo: a change on Link (a peer) wins over a stale local value."""
-        local = float(self.session.store.snapshot["bpm"])
+        local = float(self.session.store.snapshot[self.tempo])
         shared = float(self.link.tempo)
         if abs(shared - self._bpm) > 1e-3:  # Link moved
             self._bpm = shared
             if abs(local - shared) > 1e-3:
-                self.session.set("bpm", shared, clamp=True)
+                self.session.set(self.tempo, shared, clamp=True)
         elif abs(local - self._bpm) > 1e-3:  # the performer moved bpm here
             self._bpm = local
             self.link.tempo = local

@@ -1,28 +1,24 @@
 """The one control surface every front-end (OSC, MIDI, web, CLI) talks to.
 
-It validates against the parameter registry, publishes to the StateStore, runs
-named triggers, and remembers each change so the engine can report its measured
-onset: the time from the change to the first output block that carries it.
+It validates against the parameter registry, publishes to the StateStore, runs the
+engine's named triggers, and records each change with the engine's OnsetTracker, so
+the engine can report its measured onset: the time from the change to the first
+output block that carries it.
 """
 
 from __future__ import annotations
 
-import collections
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from engine import InputError, Propagation, StateStore, StepState
+from engine import InputError, StateStore, StepState
+from engine.onsets import OnsetTracker
 
-MAX_PENDING = 4096  # unresolved changes kept per class; older ones are forgotten (and counted)
-
-
-@dataclass(frozen=True)
-class Change:
-    name: str
-    version: int  # StepState version that first holds the change
-    at: float  # time.perf_counter() of the change
+# A trigger may answer with changes (a retake's new seed): the session publishes them
+# like any other, so they are counted and their onsets measured. Any other answer
+# (None, or what a lambda's last call returned) publishes nothing.
+Trigger = Callable[[], Any]
 
 
 @dataclass
@@ -35,17 +31,14 @@ class ControlCounters:
 
 
 class ControlSession:
-    def __init__(self, store: StateStore, triggers: Mapping[str, Callable[[], None]] | None = None):
+    def __init__(self, store: StateStore, triggers: Mapping[str, Trigger] | None = None,
+                 onsets: OnsetTracker | None = None):
         self.store = store
         self.registry = store.registry
         self.triggers = dict(triggers or {})
+        self.onsets = onsets if onsets is not None else OnsetTracker()  # the engine's, where it measures them
         self.counters = ControlCounters()
         self.last_error: InputError | None = None
-        self._lock = threading.Lock()
-        self._pending: dict[Propagation, collections.deque[Change]] = {p: collections.deque() for p in Propagation}
-        self._onsets: dict[str, collections.deque[float]] = {}
-        self._class_onsets: dict[Propagation, collections.deque[float]] = {
-            p: collections.deque(maxlen=100_000) for p in Propagation}
 
     # ---- writes ----------------------------------------------------------------------
 
@@ -70,14 +63,8 @@ class ControlSession:
             raise
         self.counters.accepted += 1
         self.counters.clamped += 0 if strict_ok else 1
-        now = time.perf_counter()
-        with self._lock:
-            for name in changes:
-                queue = self._pending[self.registry[name].propagation]
-                if len(queue) >= MAX_PENDING:
-                    queue.popleft()
-                    self.counters.onsets_forgotten += 1
-                queue.append(Change(name, snapshot.version, now))
+        self.counters.onsets_forgotten += self.onsets.changed(
+            ((name, self.registry[name].propagation) for name in changes), snapshot.version, time.perf_counter())
         return snapshot
 
     def trigger(self, name: str) -> None:
@@ -87,38 +74,12 @@ class ControlSession:
             self.last_error = InputError(f"trigger/{name}", f"unknown trigger; known: {', '.join(sorted(self.triggers))}")
             raise self.last_error
         self.counters.triggers += 1
-        action()
+        changes = action()
+        if isinstance(changes, Mapping) and changes:
+            self.update(changes)
 
     # ---- reads -----------------------------------------------------------------------
 
     def values(self) -> dict[str, Any]:
         """The current values, JSON-ready (curves as lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.store.snapshot.values.items()}
-
-    # ---- onsets ----------------------------------------------------------------------
-
-    def heard(self, propagation: Propagation, version: int, at: float) -> list[tuple[str, float]]:
-        """Output carrying every change of `propagation` up to `version` is heard at `at`.
-
-        Resolves those changes and returns (name, onset seconds) for each.
-        """
-        out = []
-        with self._lock:
-            queue = self._pending[propagation]
-            while queue and queue[0].version <= version:
-                change = queue.popleft()
-                onset = max(0.0, at - change.at)
-                out.append((change.name, onset))
-                self._onsets.setdefault(change.name, collections.deque(maxlen=256)).append(onset)
-                self._class_onsets[propagation].append(onset)
-        return out
-
-    def class_onsets(self, propagation: Propagation) -> list[float]:
-        """Every measured onset (seconds) of one propagation class, oldest first."""
-        with self._lock:
-            return list(self._class_onsets[propagation])
-
-    def onsets_ms(self) -> dict[str, float]:
-        """Median measured onset per parameter, in milliseconds."""
-        with self._lock:
-            return {name: round(1000.0 * sorted(v)[len(v) // 2], 1) for name, v in self._onsets.items() if v}

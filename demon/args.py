@@ -49,8 +49,8 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
 
 def on_backend(models, args: argparse.Namespace):
     """The loaded models with their denoiser on the chosen backend."""
-    from pipelines.exports import with_backend
     from trt_builds.backends import Backend
+    from trt_builds.bundle import with_backend
 
     backend = Backend.parse(args.backend)
     if backend is Backend.TENSORRT:

@@ -16,6 +16,7 @@ from pipelines.video_sr.params import VIDEO_SR_PARAMS
 from pipelines.voice.params import VOICE_PARAMS
 
 from .args import Parser, UsageError, add_backend_args, add_param_flags, fail, on_backend, param_values
+from .catalog import LIVE_REGISTRIES, PIPELINES, house_specs
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
 from .live_voice import add_live_voice_args, run_live_voice
@@ -26,7 +27,7 @@ MAX_RENDER_SECONDS = 600.0
 OUTPUT_SUFFIXES = (".wav", ".flac")
 VIDEO_SR_FLAGS = ("steps", "strength", "seed", "velocity_scale", "detail", "steady")
 VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms", "context_ms",
-               "crossfade_ms", "vad_db", "gain")
+               "overlap_ms", "vad_db", "gain")
 
 
 def build_parser() -> Parser:
@@ -82,13 +83,15 @@ def build_parser() -> Parser:
     live_voice.set_defaults(run=run_live_voice)
 
     build = sub.add_parser("build-trt", help="export the house models to ONNX and build their TensorRT engines (cached)")
-    build.add_argument("--pipelines", default="music,video-sr,voice", help="comma-separated: music, video-sr, voice")
+    build.add_argument("--pipelines", default=",".join(PIPELINES), help=f"comma-separated: {', '.join(PIPELINES)}")
     build.add_argument("--precision", choices=PRECISIONS, default="fp16", help="engine precision")
     build.add_argument("--onnx-only", action="store_true", help="export the ONNX files only (no GPU needed)")
     build.add_argument("--cache", type=Path, help="cache folder (default $DEMON_CACHE or ~/.cache/demon)")
     build.set_defaults(run=_build_trt)
 
-    params = sub.add_parser("params", help="list the parameter registry (also the OSC addresses /demon/<name>)")
+    params = sub.add_parser("params", help="list a pipeline's parameters (also the OSC addresses /demon/<name>)")
+    params.add_argument("--pipeline", choices=PIPELINES, default="music",
+                        help="whose parameters, as its live page and OSC see them (default music)")
     params.add_argument("--json", action="store_true", help="one JSON object per parameter")
     params.set_defaults(run=_params)
     return parser
@@ -107,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _params(args) -> int:
-    from pipelines.music.live_params import LIVE_MUSIC_PARAMS  # the core registry and the live loop's own
-
-    for p in LIVE_MUSIC_PARAMS:
+    for p in LIVE_REGISTRIES[args.pipeline]:
         if args.json:
             print(json.dumps(p.describe()))
         else:
@@ -135,15 +136,11 @@ def _demo(args) -> int:
                     seconds=args.seconds, out=args.out)
 
 
-PIPELINES = ("music", "video-sr", "voice")
-
-
 def _build_trt(args) -> int:
     which = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
     unknown = [p for p in which if p not in PIPELINES]
     if unknown or not which:
         raise UsageError(f"--pipelines: choose from {', '.join(PIPELINES)}, got {args.pipelines!r}")
-    from pipelines.exports import house_specs
     from trt_builds.export import cached_export, default_cache
 
     cache = args.cache or default_cache()

@@ -1,8 +1,9 @@
 """What every live command shares: OSC, the page, presets, a run length, the final counters.
 
-A live engine offers `session` (its ControlSession), `live_counters()`, `view()` and
-`status_line()`; these helpers wire the front-ends to it and take them down again,
-so each `demon live <kind>` only adds its own engine and outputs.
+A live rig (`rigs.Rig`: an engine and its ControlSession) offers `session`,
+`live_counters()`, `view()` and `status_line()`; these helpers wire the front-ends to
+it and take them down again, so each `demon live <kind>` only adds its own engine and
+outputs.
 """
 
 from __future__ import annotations
@@ -72,13 +73,13 @@ class FrontEnds:
             stop()
 
 
-def start_frontends(args, live, *, learn=None) -> FrontEnds:
-    """OSC on 127.0.0.1 and, with --web, the page, both on the live engine's session."""
+def start_frontends(args, rig, *, learn=None) -> FrontEnds:
+    """OSC on 127.0.0.1 and, with --web, the page, both on the rig's session."""
     fronts = FrontEnds()
     if args.osc_port >= 0:
         from controls.osc import OscControl, OscServer
 
-        control = OscControl(live.session, live.live_counters, args.presets, learn=learn)
+        control = OscControl(rig.session, rig.live_counters, args.presets, learn=learn)
         fronts.osc = OscServer(control, "127.0.0.1", args.osc_port).start()
         fronts.extra_counters["osc"] = fronts.osc.control.snapshot
         print(f"OSC on udp://127.0.0.1:{fronts.osc.port} (/demon/<param>, /demon/trigger/<name>, /demon/state)",
@@ -86,15 +87,15 @@ def start_frontends(args, live, *, learn=None) -> FrontEnds:
     if args.web:
         from web.server import WebConfig, WebServer
 
-        fronts.web = WebServer(live.session, WebConfig(args.listen, args.web_port, args.token,
-                                                       tuple(args.allow_origin), presets=args.presets),
-                               counters=live.live_counters, view=live.view).start()
+        fronts.web = WebServer(rig.session, WebConfig(args.listen, args.web_port, args.token,
+                                                      tuple(args.allow_origin), presets=args.presets),
+                               counters=rig.live_counters, view=rig.view).start()
         fronts.extra_counters["web"] = lambda: vars(fronts.web.counters)
         print(f"page on {fronts.web.url}", file=sys.stderr)
     return fronts
 
 
-def run_live(args, live, fronts: FrontEnds, run: Callable[[threading.Event], None]) -> int:
+def run_live(args, rig, fronts: FrontEnds, run: Callable[[threading.Event], None]) -> int:
     """Run `run(stop)` until Ctrl-C, SIGTERM or --run-seconds; then stop the front-ends,
     write --counters-out and print the last status line."""
     stop = threading.Event()
@@ -111,9 +112,9 @@ def run_live(args, live, fronts: FrontEnds, run: Callable[[threading.Event], Non
     finally:
         stop.set()
         fronts.stop()
-    counters = live.live_counters()
+    counters = rig.live_counters()
     counters.update({name: read() for name, read in fronts.extra_counters.items()})
     if args.counters_out is not None:
         args.counters_out.write_text(json.dumps(counters, indent=1, default=str))
-    print(f"\nplayed {time.perf_counter() - start:.1f} s: {live.status_line()}", file=sys.stderr)
+    print(f"\nplayed {time.perf_counter() - start:.1f} s: {rig.status_line()}", file=sys.stderr)
     return 0

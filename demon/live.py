@@ -75,23 +75,25 @@ def run_live_music(args) -> int:
     _check(args)
     from controls.midi import MidiControl, MidiInput, load_mapping, mapping_path, save_mapping
     from pipelines.audio_out import OutputConfig, open_output
-    from pipelines.music.live import LiveMusic
     from pipelines.music.live_params import LIVE_MUSIC_PARAMS
     from pipelines.music.models import load_music_models
+
+    from .rigs import music_rig
 
     initial = initial_values(args, LIVE_MUSIC_PARAMS, LIVE_FLAGS)
     models = on_backend(load_music_models(args.model), args)
     sink = open_output(OutputConfig(models.codec.sample_rate, device=args.device, device_rate=args.samplerate,
                                     blocksize=args.blocksize, latency=args.latency), null=args.null_audio)
-    live = LiveMusic(models, sink, initial=initial, source=args.source, max_batch=args.max_batch)
+    rig = music_rig(models, sink, initial=initial, source=args.source, max_batch=args.max_batch)
+    live = rig.engine
 
     midi = None
     if args.midi_in:
         map_file = mapping_path(args.midi_maps, args.midi_in)
-        midi = MidiControl(live.session, load_mapping(map_file) if map_file.is_file() else [])
+        midi = MidiControl(rig.session, load_mapping(map_file) if map_file.is_file() else [])
         if args.learn:
             midi.learn(args.learn)
-    fronts = start_frontends(args, live, learn=midi.learn if midi else None)
+    fronts = start_frontends(args, rig, learn=midi.learn if midi else None)
     if midi is not None:
         midi_in = MidiInput(midi, args.midi_in).start()
 
@@ -104,9 +106,9 @@ def run_live_music(args) -> int:
     if args.link:
         from controls.link import LinkClock
 
-        live.link = LinkClock(live.session).start()
+        live.link = LinkClock(rig.session, live.tempo_param).start()
         fronts.stops.append(live.link.stop)
     if fronts.web is not None:
         live.taps.append(fronts.web.audio)
     status_every = 0.5 if sys.stderr.isatty() else 0.0
-    return run_live(args, live, fronts, lambda stop: live.run(stop, status_every=status_every, status_out=sys.stderr))
+    return run_live(args, rig, fronts, lambda stop: live.run(stop, status_every=status_every, status_out=sys.stderr))

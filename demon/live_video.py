@@ -42,16 +42,17 @@ def run_live_video_sr(args) -> int:
     elif source_format is None and not Path(args.source).is_file():
         raise UsageError(f"--source: {args.source} is not a readable file (a device needs --source-format)")
     from pipelines.video_sr.checkpoint import load_video_sr
-    from pipelines.video_sr.live import LiveVideoSR
     from pipelines.video_sr.params import VIDEO_SR_PARAMS
 
+    from .rigs import video_sr_rig
+
     models = on_backend(load_video_sr(args.model, args.scale), args)
-    live = LiveVideoSR(models, args.source, source_format=source_format, loop=not args.no_loop,
-                       initial=initial_values(args, VIDEO_SR_PARAMS, LIVE_VIDEO_FLAGS),
-                       preview_hz=args.preview_hz, preview_width=args.preview_width)
-    fronts = start_frontends(args, live)
+    rig = video_sr_rig(models, args.source, initial=initial_values(args, VIDEO_SR_PARAMS, LIVE_VIDEO_FLAGS),
+                       source_format=source_format, loop=not args.no_loop, preview_hz=args.preview_hz,
+                       preview_width=args.preview_width)
+    fronts = start_frontends(args, rig)
     if fronts.web is not None:
-        live.taps.append(fronts.web.video)
+        rig.engine.taps.append(fronts.web.video)
     elif args.osc_port < 0:
         print("no --web and OSC off: counters only (see --counters-out)", file=sys.stderr)
-    return run_live(args, live, fronts, live.run)
+    return run_live(args, rig, fronts, rig.engine.run)

@@ -9,7 +9,7 @@ from .args import UsageError, add_param_flags, add_backend_args, on_backend
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
 
 LIVE_VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms",
-                    "context_ms", "crossfade_ms", "vad_db", "gain")
+                    "context_ms", "overlap_ms", "vad_db", "gain")
 
 
 def add_live_voice_args(parser) -> None:
@@ -43,9 +43,10 @@ def run_live_voice(args) -> int:
     from pipelines.audio_io import read_audio
     from pipelines.voice.checkpoint import load_voice
     from pipelines.voice.codec import SAMPLE_RATE
-    from pipelines.voice.live import LiveVoice
     from pipelines.voice.params import VOICE_PARAMS
     from pipelines.voice.reference import speaker_embedding
+
+    from .rigs import voice_rig
 
     models, encoder = load_voice(args.model)
     models = on_backend(models, args)
@@ -55,7 +56,7 @@ def run_live_voice(args) -> int:
         duplex = NullDuplex(config, read_audio(args.null_audio, config.device_rate or SAMPLE_RATE))
     else:
         duplex = SoundDeviceDuplex(config)
-    live = LiveVoice(models, speaker, duplex, initial=initial_values(args, VOICE_PARAMS, LIVE_VOICE_FLAGS))
-    fronts = start_frontends(args, live)
+    rig = voice_rig(models, speaker, duplex, initial=initial_values(args, VOICE_PARAMS, LIVE_VOICE_FLAGS))
+    fronts = start_frontends(args, rig)
     print("converting: latency is reported on exit and over OSC (/demon/counters)", file=sys.stderr)
-    return run_live(args, live, fronts, live.run)
+    return run_live(args, rig, fronts, rig.engine.run)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import InputError
-from engine.sample_ring import SampleRing
 
-from .audio_out import Resampler, wait_until
+from .audio_out import Resampler, device_label, say_default_rate, wait_until
+from .sample_ring import SampleRing
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ class SoundDeviceDuplex(_Duplex):
                 rate = int(sd.query_devices(devices[0], "input")["default_samplerate"])
             except Exception as err2:  # noqa: BLE001
                 raise InputError("device", f"cannot open audio input {devices[0]!r}: {err2}") from None
+            say_default_rate(f"audio input {device_label(devices[0])} and output {device_label(devices[1])}",
+                             config.samplerate, rate)
         super().__init__(config, rate)
         common = {"samplerate": rate, "blocksize": config.blocksize, "channels": 1, "dtype": "float32",
                   "latency": config.latency}

@@ -4,6 +4,7 @@ from a preallocated SampleRing, plus a streaming resampler for device-rate misma
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import InputError
-from engine.sample_ring import SampleRing
+
+from .sample_ring import SampleRing
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,13 @@ class Resampler:
         self._pts += len(samples)
         out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
         return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def say_default_rate(what: str, engine_rate: int, device_rate: int) -> None:
+    """The one line said when a device does not take the engine's rate and its own default
+    is used instead (resampled; the live counters show `device_rate`)."""
+    print(f"{what}: {engine_rate} Hz is not taken; using the device default {device_rate} Hz, resampled",
+          file=sys.stderr, flush=True)
 
 
 def wait_until(deadline: float, period: float, stop: threading.Event) -> tuple[float, bool]:
@@ -99,6 +108,7 @@ class SoundDeviceSink(_Sink):
             if config.device_rate is not None:
                 raise InputError("samplerate", f"device {config.device!r} does not take {rate} Hz: {err}") from None
             rate = self._device_default_rate(config)
+            say_default_rate(f"audio output {device_label(config.device)}", config.samplerate, rate)
         super().__init__(config, rate)
         self._stream = sd.OutputStream(samplerate=rate, blocksize=config.blocksize, device=config.device,
                                        channels=config.channels, dtype="float32", latency=config.latency,
@@ -155,6 +165,10 @@ class NullSink(_Sink):
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
+
+
+def device_label(device: str | int | None) -> str:
+    return "(default)" if device is None else repr(device)
 
 
 def open_output(config: OutputConfig, *, null: bool = False) -> _Sink:

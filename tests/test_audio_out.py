@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.sample_ring import SampleRing
+from pipelines.sample_ring import SampleRing
 from pipelines.audio_out import NullSink, OutputConfig, Resampler, SoundDeviceSink
 
 
@@ -85,3 +85,37 @@ def test_device_rate_mismatch_is_resampled(pulse_null_sink):
     sink.write(np.zeros(1600, np.float32))
     assert abs(sink.ring.available() - 4800) < 200
     sink._stream.close()
+
+
+@pytest.fixture
+def rate_refusing_devices(monkeypatch):
+    """sounddevice with devices that take only their default 44.1 kHz (no stream is opened)."""
+    import sounddevice as sd
+
+    def check(device=None, samplerate=None, **_):
+        if samplerate != 44_100:
+            raise sd.PortAudioError("Invalid sample rate")
+
+    class Stream:
+        latency = 0.01
+
+        def __init__(self, **_):
+            pass
+
+    for name in ("check_output_settings", "check_input_settings"):
+        monkeypatch.setattr(sd, name, check)
+    monkeypatch.setattr(sd, "query_devices", lambda device=None, kind=None: {"default_samplerate": 44_100.0})
+    monkeypatch.setattr(sd, "OutputStream", Stream)
+    monkeypatch.setattr(sd, "InputStream", Stream)
+
+
+def test_the_device_default_rate_is_said_once_when_the_engine_rate_is_refused(rate_refusing_devices, capsys):
+    from pipelines.audio_duplex import DuplexConfig, SoundDeviceDuplex
+
+    sink = SoundDeviceSink(OutputConfig(16_000))
+    assert sink.device_rate == 44_100 and sink.resampler is not None
+    duplex = SoundDeviceDuplex(DuplexConfig(16_000))
+    assert duplex.device_rate == 44_100
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("16000 Hz is not taken; using the device default 44100 Hz" in line for line in err)
+    assert err[0].startswith("audio output (default)") and err[1].startswith("audio input (default) and output")

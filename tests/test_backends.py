@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from engine import Ring, StateStore, TorchDenoiser, request_from_state, run_alone
-from pipelines.exports import (music_decoder_spec, music_dit_spec, video_sr_decoder_spec, video_sr_refiner_spec,
-                               voice_converter_spec, voice_decoder_spec)
+from pipelines.music.exports import music_decoder_spec, music_dit_spec
+from pipelines.video_sr.exports import video_sr_decoder_spec, video_sr_refiner_spec
+from pipelines.voice.exports import voice_converter_spec, voice_decoder_spec
 from trt_builds.backends import Backend, make_denoiser
 from trt_builds.cache import EngineCache, EngineKey
 from trt_builds.errors import BackendError
@@ -245,7 +246,7 @@ def test_voice_stream_on_ort_matches_torch(tiny_voice, tmp_path):
     import numpy as np
 
     from engine import StateStore
-    from pipelines.exports import with_backend
+    from trt_builds.bundle import with_backend
     from pipelines.voice.checkpoint import load_voice
     from pipelines.voice.params import VOICE_PARAMS
     from pipelines.voice.render import stream_through
@@ -267,7 +268,7 @@ def test_voice_stream_on_ort_matches_torch(tiny_voice, tmp_path):
 def test_video_stream_on_ort_matches_torch(tiny_video_sr, tmp_path):
     import numpy as np
 
-    from pipelines.exports import with_backend
+    from trt_builds.bundle import with_backend
     from pipelines.video_sr.checkpoint import load_video_sr
     from pipelines.video_sr.stream import StreamingSR
 
@@ -282,3 +283,18 @@ def test_video_stream_on_ort_matches_torch(tiny_video_sr, tmp_path):
             outs.append(np.stack(out).astype(int))
         assert outs[0].shape == outs[1].shape == (4, 20 * scale, 28 * scale, 3)
         assert np.abs(outs[0] - outs[1]).max() <= 1  # uint8 rounding of float-identical frames
+
+
+def test_engine_cache_says_why_it_skips_an_entry(tmp_path):
+    said = []
+    cache = EngineCache(tmp_path, said.append)
+    key = _key()
+    cache.store(key, b"engine-bytes")
+    cache.paths(key)[1].write_text("{not json")
+    assert cache.lookup(key) is None and cache.entries() == []
+    assert len(said) == 2 and all("unreadable" in line for line in said)
+    cache.store(key, b"engine-bytes")
+    cache.paths(key)[0].write_bytes(b"truncated")
+    assert cache.lookup(key) is None and "does not match" in said[-1]
+    cache.paths(key)[1].unlink()
+    assert cache.lookup(key) is None and "no sidecar" in said[-1]

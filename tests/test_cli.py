@@ -51,6 +51,13 @@ def test_params_lists_the_registry(capsys):
     assert any('"name": "guidance"' in line and '"propagation": "step"' in line for line in lines)
 
 
+@pytest.mark.parametrize("pipeline,own", [("music", "loop_seconds"), ("video-sr", "steady"), ("voice", "chunk_ms")])
+def test_params_lists_each_pipelines_registry(capsys, pipeline, own):
+    assert main(["params", "--pipeline", pipeline, "--json"]) == 0
+    names = [json.loads(line)["name"] for line in capsys.readouterr().out.strip().splitlines()]
+    assert own in names and "guidance" in names
+
+
 def test_live_music_runs_headless_and_reports_counters(tiny_models, tmp_path):
     out = tmp_path / "counters.json"
     proc = subprocess.run([sys.executable, "-m", "demon", "live", "music", "--model", str(tiny_models), "--null-audio",

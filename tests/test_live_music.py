@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from demon.rigs import music_rig
 from engine.windowed import DecoderGeometry
 from pipelines.audio_out import NullSink, OutputConfig
-from pipelines.music.live import LiveMusic
 from pipelines.music.models import load_music_models
 from pipelines.music.player import Loop, LoopPlayer
 
@@ -66,10 +66,20 @@ def test_player_cost_per_block_does_not_grow_with_the_loop():
 
 
 @pytest.fixture
-def live(tiny_models):
+def rig(tiny_models):
     models = load_music_models(tiny_models)
     sink = NullSink(OutputConfig(models.codec.sample_rate, buffer_seconds=4.0))  # consumed by hand below
-    return LiveMusic(models, sink, initial={"loop_seconds": 2.0, "steps": 4, "depth": 4, "seed": 5})
+    return music_rig(models, sink, initial={"loop_seconds": 2.0, "steps": 4, "depth": 4, "seed": 5})
+
+
+@pytest.fixture
+def live(rig):
+    return rig.engine
+
+
+@pytest.fixture
+def session(rig):
+    return rig.session
 
 
 def play(live, seconds):
@@ -81,11 +91,11 @@ def play(live, seconds):
         live.sink.ring.read_into(block)
 
 
-def test_depth_and_loop_length_changes_keep_every_admitted_slot(live):
+def test_depth_and_loop_length_changes_keep_every_admitted_slot(live, session):
     play(live, 2.0)
     assert live.ring.occupied >= 3  # (one row may have just finished this tick)
     old_ring = live.ring
-    live.session.update({"depth": 1, "loop_seconds": 3.0})  # both at once, ring full
+    session.update({"depth": 1, "loop_seconds": 3.0})  # both at once, ring full
     play(live, 3.0)
     counters = live.live_counters()
     assert counters["discarded_slots"] == 0
@@ -94,14 +104,14 @@ def test_depth_and_loop_length_changes_keep_every_admitted_slot(live):
     assert counters["rings"] == 2 and counters["completions"] > 4
 
 
-def test_onsets_follow_the_propagation_classes(live):
+def test_onsets_follow_the_propagation_classes(live, session):
     play(live, 1.0)
     before = live.store.snapshot.version
-    live.session.update({"guidance": 2.5, "steps": 6, "gain": 0.7})
+    session.update({"guidance": 2.5, "steps": 6, "gain": 0.7})
     version = live.store.snapshot.version
     assert version == before + 1 and live.store.snapshot["guidance"] == 2.5  # StepState at once
     play(live, 4.0)
-    onsets = live.session.onsets_ms()
+    onsets = live.onsets.onsets_ms()
     assert set(onsets) >= {"guidance", "steps", "gain"}
     # output: the next block; step: the first loop that took a step with it; request: a loop born after it
     assert onsets["gain"] <= onsets["guidance"] <= onsets["steps"]
@@ -109,32 +119,32 @@ def test_onsets_follow_the_propagation_classes(live):
     assert admission is not None and admission.steps == 6
 
 
-def test_a_bad_live_request_is_counted_and_the_loop_keeps_playing(live):
-    live.session.set("strength", 0.4)  # nothing plays yet, no source: requests are refused
+def test_a_bad_live_request_is_counted_and_the_loop_keeps_playing(live, session):
+    session.set("strength", 0.4)  # nothing plays yet, no source: requests are refused
     play(live, 0.5)
     assert live.live_counters()["rejected_requests"] > 0 and live.player.current is None
-    live.session.set("strength", 1.0)
+    session.set("strength", 1.0)
     play(live, 1.5)
     assert live.player.current is not None
-    live.session.set("strength", 0.4)  # now the playing loop is the source
+    session.set("strength", 0.4)  # now the playing loop is the source
     rejected = live.live_counters()["rejected_requests"]
     play(live, 1.5)
     assert live.live_counters()["rejected_requests"] == rejected
     assert live.ring.trace.first_admission_at(live.store.snapshot.version) is not None
 
 
-def test_retake_draws_a_new_seed(live):
+def test_retake_draws_a_new_seed(live, session):
     seed = live.store.snapshot["seed"]
-    live.session.trigger("retake")
-    assert live.store.snapshot["seed"] != seed and live.session.counters.triggers == 1
+    session.trigger("retake")
+    assert live.store.snapshot["seed"] != seed and session.counters.triggers == 1
 
 
-def test_bar_aligned_loops_lock_to_the_link_timeline(live):
+def test_bar_aligned_loops_lock_to_the_link_timeline(live, session):
     pytest.importorskip("aalink", reason="the optional 'link' extra (aalink) is not installed")
     from controls.link import LinkClock
 
-    live.session.update({"loop_bars": 1, "bpm": 120.0})  # one bar = 2 s = 50 frames
-    clock = LinkClock(live.session, network=False).start()  # no sockets: Link alone
+    session.update({"loop_bars": 1, "bpm": 120.0})  # one bar = 2 s = 50 frames
+    clock = LinkClock(session, live.tempo_param, network=False).start()  # no sockets: Link alone
     try:
         live.link = clock
         sr = live.sample_rate
@@ -152,7 +162,7 @@ def test_bar_aligned_loops_lock_to_the_link_timeline(live):
         clock.link.tempo = 100.0  # a peer changes the tempo
         play(live, 0.5)
         assert live.store.snapshot["bpm"] == pytest.approx(100.0)
-        live.session.set("bpm", 130.0)  # and a local change reaches Link
+        session.set("bpm", 130.0)  # and a local change reaches Link
         play(live, 0.5)
         assert float(clock.link.tempo) == pytest.approx(130.0)
     finally:

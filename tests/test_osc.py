@@ -1,6 +1,7 @@
 """OSC over real UDP on 127.0.0.1: parameters reach StepState, queries answer, and
 every kind of bad packet is counted and dropped while the server keeps serving."""
 
+import asyncio
 import json
 import socket
 import time
@@ -11,8 +12,9 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
 from controls.osc import OscControl, OscServer
+from controls.server_thread import ServerThread
 from controls.session import ControlSession
-from engine import StateStore
+from engine import InputError, StateStore
 from pipelines.music.live_params import LIVE_MUSIC_PARAMS
 
 
@@ -139,13 +141,14 @@ def test_presets_save_and_load_over_osc(osc, tmp_path):
 
 def test_request_parameters_reach_the_next_request(tiny_models):
     """Over OSC into the live engine: a request-class change is in the next admitted request."""
+    from demon.rigs import music_rig
     from pipelines.audio_out import NullSink, OutputConfig
-    from pipelines.music.live import LiveMusic
     from pipelines.music.models import load_music_models
 
     models = load_music_models(tiny_models)
-    live = LiveMusic(models, NullSink(OutputConfig(16_000)), initial={"loop_seconds": 2.0, "steps": 3, "depth": 2})
-    server = OscServer(OscControl(live.session, live.live_counters), "127.0.0.1", 0).start()
+    rig = music_rig(models, NullSink(OutputConfig(16_000)), initial={"loop_seconds": 2.0, "steps": 3, "depth": 2})
+    live = rig.engine
+    server = OscServer(OscControl(rig.session, rig.live_counters), "127.0.0.1", 0).start()
     try:
         SimpleUDPClient("127.0.0.1", server.port).send_message("/demon/steps", 5)
         assert wait_for(lambda: live.store.snapshot["steps"] == 5)
@@ -158,3 +161,30 @@ def test_request_parameters_reach_the_next_request(tiny_models):
         assert first_tick is not None and first_tick.tick <= admission.tick  # step-class: the very next tick
     finally:
         server.stop()
+
+
+class _BrokenBind(ServerThread):
+    async def bind(self):
+        raise ValueError("no such interface")
+
+
+class _StuckBind(ServerThread):
+    start_timeout_s = 0.3
+
+    async def bind(self):
+        await asyncio.sleep(3600)
+
+
+def test_a_server_that_cannot_bind_says_why_at_once():
+    began = time.monotonic()
+    with pytest.raises(InputError, match="cannot listen on 127.0.0.1:0: ValueError: no such interface"):
+        _BrokenBind("broken", "osc-port", "127.0.0.1", 0).start()
+    assert time.monotonic() - began < 5.0  # not the start timeout
+
+
+def test_a_server_that_never_binds_is_an_error_not_a_silent_start():
+    stuck = _StuckBind("stuck", "osc-port", "127.0.0.1", 0)
+    with pytest.raises(InputError, match="not listening after 0.3 s"):
+        stuck.start()
+    stuck._thread.join(timeout=2.0)
+    assert not stuck._thread.is_alive()  # the abandoned bind was cancelled

@@ -15,7 +15,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def converter_spec(tiny_voice):
-    from pipelines.exports import voice_converter_spec
+    from pipelines.voice.exports import voice_converter_spec
     from pipelines.voice.checkpoint import load_voice
 
     models, _ = load_voice(tiny_voice)

@@ -11,15 +11,17 @@ import time
 import numpy as np
 from PIL import Image
 
+from demon.rigs import video_sr_rig
 from engine import Propagation
 from pipelines.video_sr.checkpoint import load_video_sr
-from pipelines.video_sr.live import LiveVideoSR, preview_jpeg
+from pipelines.video_sr.live import preview_jpeg
 
 SOURCE = "testsrc2=size=32x24:rate=25"
 
 
 def test_a_live_source_plays_at_its_clock_with_previews_and_onsets(tiny_video_sr):
-    live = LiveVideoSR(load_video_sr(tiny_video_sr, 4), SOURCE, source_format="lavfi", preview_hz=100)
+    rig = video_sr_rig(load_video_sr(tiny_video_sr, 4), SOURCE, source_format="lavfi", preview_hz=100)
+    live, session = rig.engine, rig.session
     previews = []
     live.taps.append(previews.append)
     stop = threading.Event()
@@ -27,21 +29,21 @@ def test_a_live_source_plays_at_its_clock_with_previews_and_onsets(tiny_video_sr
     t0 = time.perf_counter()
     thread.start()
     time.sleep(0.4)
-    live.session.set("velocity_scale", 0.9)  # step class: the next frame out carries it
-    live.session.set("strength", 0.2)  # request class: the next frame admitted
+    session.set("velocity_scale", 0.9)  # step class: the next frame out carries it
+    session.set("strength", 0.2)  # request class: the next frame admitted
     thread.join(timeout=30)
     elapsed = time.perf_counter() - t0
     c = live.live_counters()
     assert c["frames_in"] == c["frames_out"] == 30 and c["skipped"] == 0
     assert elapsed > 29 / 25 - 0.05  # paced by the source's 25 fps, not as fast as it can
     assert previews and Image.open(io.BytesIO(previews[-1])).size == (128, 96)
-    onsets = live.session.onsets_ms()
+    onsets = live.onsets.onsets_ms()
     assert set(onsets) == {"velocity_scale", "strength"} and max(onsets.values()) < 200
-    assert live.session.class_onsets(Propagation.REQUEST)
+    assert live.onsets.class_onsets(Propagation.REQUEST)
 
 
 def test_when_sr_falls_behind_it_takes_the_newest_frame_and_counts_the_rest(tiny_video_sr):
-    live = LiveVideoSR(load_video_sr(tiny_video_sr, 4), SOURCE, source_format="lavfi")
+    live = video_sr_rig(load_video_sr(tiny_video_sr, 4), SOURCE, source_format="lavfi").engine
     push = live.sr.push
     live.sr.push = lambda frame: (time.sleep(0.1), push(frame))[1]  # 10 fps of work against 25 fps in
     stop = threading.Event()
@@ -78,9 +80,10 @@ def test_the_page_draws_the_previews_and_its_sliders_steer_the_sr(tiny_video_sr,
 
     from web.server import WebConfig, WebServer
 
-    live = LiveVideoSR(load_video_sr(tiny_video_sr, 4), SOURCE, source_format="lavfi", preview_hz=20)
-    web = WebServer(live.session, WebConfig(port=0, presets=tmp_path / "presets"), counters=live.live_counters,
-                    view=live.view).start()
+    rig = video_sr_rig(load_video_sr(tiny_video_sr, 4), SOURCE, source_format="lavfi", preview_hz=20)
+    live = rig.engine
+    web = WebServer(rig.session, WebConfig(port=0, presets=tmp_path / "presets"), counters=rig.live_counters,
+                    view=rig.view).start()
     live.taps.append(web.video)
     stop = threading.Event()
     thread = threading.Thread(target=live.run, args=(stop,), daemon=True)

@@ -8,7 +8,8 @@ import torch
 
 from pipelines.voice.codec import HOP, CodecConfig, VoiceCodec
 from pipelines.voice.models import Converter, VoiceConfig
-from pipelines.voice.stream import StreamingVC, VoiceModels
+from pipelines.voice.checkpoint import VoiceModels
+from pipelines.voice.stream import StreamingVC
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def run(vc: StreamingVC, audio: np.ndarray, block: int = 256) -> np.ndarray:
 def test_near_zero_strength_streams_back_the_codec_with_the_crossfade_as_the_only_delay(models):
     audio = speech_like(0.613)  # not a whole number of chunks: the end is padded, then trimmed
     vc = StreamingVC(models, torch.ones(8), watchdog=False)
-    vc.store.update({"strength": 0.01, "chunk_ms": 40, "crossfade_ms": 10, "vad_db": -100.0})
+    vc.store.update({"strength": 0.01, "chunk_ms": 40, "overlap_ms": 10, "vad_db": -100.0})
     out = run(vc, audio)
     xf = HOP  # one frame held back
     assert out.size == audio.size + xf  # every input sample comes out once, delayed by the crossfade
@@ -62,7 +63,7 @@ def test_live_size_and_step_changes_keep_every_chunk_in_order(models):
     vc.store.update({"vad_db": -100.0, "steps": 3})
     out = [vc.push(audio[:4000])]
     assert vc.counters.rings == 1 and sum(r.occupied for r in vc.rings.values()) == 2
-    vc.store.update({"chunk_ms": 60, "context_ms": 40, "crossfade_ms": 20, "steps": 1})
+    vc.store.update({"chunk_ms": 60, "context_ms": 40, "overlap_ms": 20, "steps": 1})
     out += [vc.push(audio[4000:]), vc.flush()]
     out = np.concatenate(out)
     assert vc.counters.rings == 2  # the new window shape got its own ring, the old one drained
@@ -144,15 +145,16 @@ def test_cli_renders_a_voice_file_and_refuses_bad_input_in_one_line(tiny_voice, 
 def test_live_voice_runs_a_clock_paced_duplex_and_reports_its_latency(models):
     import threading
 
+    from demon.rigs import voice_rig
     from pipelines.audio_duplex import DuplexConfig, NullDuplex
-    from pipelines.voice.live import LiveVoice
 
     duplex = NullDuplex(DuplexConfig(16000, blocksize=160), speech_like(1.0))
-    live = LiveVoice(models, torch.ones(8), duplex, initial={"vad_db": -100.0})
+    rig = voice_rig(models, torch.ones(8), duplex, initial={"vad_db": -100.0})
+    live = rig.engine
     stop = threading.Event()
     thread = threading.Thread(target=live.run, args=(stop,))
     thread.start()
-    live.session.set("strength", 0.3)  # a control reaches the stream's store
+    rig.session.set("strength", 0.3)  # a control reaches the stream's store
     thread.join(timeout=20)
     c = live.live_counters()
     assert c["samples_in"] == 16000 and c["input_overflows"] == 0

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from controls.session import ControlSession
 from engine import StateStore
+from demon.rigs import music_rig
 from pipelines.audio_out import NullSink, OutputConfig
-from pipelines.music.live import LiveMusic
 from pipelines.music.live_params import LIVE_MUSIC_PARAMS
 from pipelines.music.models import load_music_models
 from web.server import WebConfig, WebServer
@@ -32,9 +32,10 @@ SCREENSHOT = Path(__file__).resolve().parents[1] / "out" / "web-page.png"
 def engine(tiny_models, tmp_path):
     """The live engine (tiny models) playing in real time, with the page served on a free port."""
     models = load_music_models(tiny_models)
-    live = LiveMusic(models, NullSink(OutputConfig(16_000)), initial={"loop_seconds": 3.0, "steps": 3, "depth": 2})
-    web = WebServer(live.session, WebConfig(port=0, presets=tmp_path / "presets"), counters=live.live_counters,
-                    view=live.view).start()
+    rig = music_rig(models, NullSink(OutputConfig(16_000)), initial={"loop_seconds": 3.0, "steps": 3, "depth": 2})
+    live = rig.engine
+    web = WebServer(rig.session, WebConfig(port=0, presets=tmp_path / "presets"), counters=rig.live_counters,
+                    view=rig.view).start()
     live.taps.append(web.audio)
     stop = threading.Event()
     thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
@@ -107,11 +108,11 @@ def test_audio_frames_arrive_and_the_worklet_plays_them(page):
 
 def test_a_preset_round_trips_through_the_page(page):
     tab, live, web = page
-    live.session.set("guidance", 6.5)
+    web.session.set("guidance", 6.5)
     tab.fill("#preset-name", "verse")
     tab.click("#preset-save")
     assert wait_for(lambda: (web.config.presets / "verse.toml").is_file())
-    live.session.set("guidance", 1.0)
+    web.session.set("guidance", 1.0)
     tab.wait_for_function("document.querySelectorAll('#preset-list option').length === 1")
     tab.select_option("#preset-list", "verse")
     tab.click("#preset-load")

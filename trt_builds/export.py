@@ -17,7 +17,6 @@ import enum
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Callable, Mapping
 import torch
 
 from engine.denoiser import checked_prediction
+from engine.files import atomic_path
 
 from .errors import BackendError
 
@@ -180,19 +180,15 @@ def export_onnx(spec: ExportSpec, path: Path) -> Path:
     """Export `spec` to `path` (written atomically: a failed export leaves no file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     example = spec.make_inputs(spec.sizes("opt"))
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-    os.close(fd)
     try:
         module = spec.module.eval()
         # the exporter's notes (renamed axes, weight_norm's computed weights) are not the user's to act on
-        with torch.no_grad(), warnings.catch_warnings():
+        with atomic_path(path, suffix=".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, example, tmp, dynamo=True, input_names=list(spec.inputs),
+            torch.onnx.export(module, example, str(tmp), dynamo=True, input_names=list(spec.inputs),
                               output_names=list(spec.outputs), dynamic_shapes=_named(spec),
                               opset_version=OPSET, optimize=True, external_data=False, verbose=False)
-        os.replace(tmp, path)
     except Exception as err:
-        Path(tmp).unlink(missing_ok=True)
         raise BackendError(f"ONNX export of {spec.name} failed: {_summary(err)}") from err
     return path
 
@@ -227,6 +223,25 @@ def cached_export(spec: ExportSpec, cache: Path) -> Path:
 def default_cache() -> Path:
     """$DEMON_CACHE, else ~/.cache/demon: exports and engines are per machine, never committed."""
     return Path(os.environ.get("DEMON_CACHE") or Path.home() / ".cache" / "demon")
+
+
+def example_randn(*shape: int) -> torch.Tensor:
+    """Example inputs: normal noise seeded by the shape, so every export traces the same."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+
+
+class CondModule(torch.nn.Module):
+    """(x, sigma, *cond tensors) positional, for export, around a `forward(x, sigma, cond dict)`."""
+
+    def __init__(self, module: torch.nn.Module, keys: tuple[str, ...], call: Callable | None = None):
+        super().__init__()
+        self.module = module
+        self.keys = keys
+        self.call = call
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, *conds: torch.Tensor) -> torch.Tensor:
+        cond = dict(zip(self.keys, conds))
+        return self.call(self.module, x, sigma, cond) if self.call else self.module(x, sigma, cond)
 
 
 class StatefulPart(torch.nn.Module):

@@ -20,16 +20,16 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Protocol
 
 import torch
 
-from controls.session import ControlSession
 from engine import InputError, Propagation, Ring, StateStore, StepState, request_from_state
+from engine.onsets import OnsetTracker
 
 from ..ring_streams import slot_view
 from .codec import FRAME_RATE
-from .live_params import LIVE_MUSIC_PARAMS, loop_frames
+from .live_params import loop_frames
 from .models import MusicModels
 from .player import Loop, LoopPlayer
 from .render import source_latents
@@ -52,13 +52,27 @@ class LiveCounters:
     link_jumps: int = 0  # playhead moves onto Link's timeline
 
 
+class BeatClock(Protocol):
+    """A shared beat timeline (Ableton Link) that bar-aligned loops lock to."""
+
+    def follow_tempo(self) -> None: ...
+
+    def position(self, seconds_ahead: float, sample_rate: int) -> int: ...
+
+
 class LiveMusic:
-    def __init__(self, models: MusicModels, sink, *, initial: Mapping[str, Any] | None = None,
+    """Reads its StateStore (a LIVE_MUSIC_PARAMS registry) and reports what it plays to
+    `onsets`; whoever writes the store records its changes there."""
+
+    tempo_param = "bpm"  # the parameter a tempo sync drives
+
+    def __init__(self, models: MusicModels, sink, store: StateStore, onsets: OnsetTracker, *,
                  source: Path | None = None, max_batch: int | None = None):
         self.models = models
         self.sink = sink
-        self.store = StateStore(LIVE_MUSIC_PARAMS, initial)
-        self.session = ControlSession(self.store, {"retake": self._retake, "reset_counters": self.reset_counters})
+        self.store = store
+        self.onsets = onsets
+        self.triggers = {"retake": self._retake, "reset_counters": self.reset_counters}
         self.codec = models.codec
         self.sample_rate = self.codec.sample_rate
         self.block = BLOCK_FRAMES * self.codec.geometry.hop
@@ -75,15 +89,15 @@ class LiveMusic:
         self._source_cache: dict[int, torch.Tensor] = {}
         self._captions: collections.OrderedDict[str, torch.Tensor] = collections.OrderedDict()
         self._rings: dict[int, Ring] = {}
-        self.link = None  # a controls.link.LinkClock: bar-aligned loops lock to its beat
+        self.link: BeatClock | None = None  # bar-aligned loops lock to its beat
         self.taps: list = []  # callables(samples, sample_rate) given every output block (the web page's audio)
         self.ring = self._ring_for(loop_frames(self.store.snapshot, FRAME_RATE))
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
 
     # ---- controls ----------------------------------------------------------------------
 
-    def _retake(self) -> None:
-        self.session.set("seed", random.randrange(2**31 - 1))
+    def _retake(self) -> dict[str, int]:
+        return {"seed": random.randrange(2**31 - 1)}  # published by the caller, like any change
 
     def reset_counters(self) -> None:
         self.counters = LiveCounters(rings=len(self._rings))
@@ -185,11 +199,11 @@ class LiveMusic:
             tap(samples, self.sample_rate)
         heard_at = time.perf_counter() + lead
         self.counters.blocks += 1
-        self.session.heard(Propagation.OUTPUT, state.version, heard_at)
+        self.onsets.heard(Propagation.OUTPUT, state.version, heard_at)
         if started is not None:
-            self.session.heard(Propagation.STEP, started.final_version, heard_at)
-            self.session.heard(Propagation.FRAME, started.final_version, heard_at)
-            self.session.heard(Propagation.REQUEST, started.request_version, heard_at)
+            self.onsets.heard(Propagation.STEP, started.final_version, heard_at)
+            self.onsets.heard(Propagation.FRAME, started.final_version, heard_at)
+            self.onsets.heard(Propagation.REQUEST, started.request_version, heard_at)
 
     def _follow_link(self, lead: float) -> None:
         """Keep the playhead on Link's timeline so bar-aligned loops start on its bars."""
@@ -278,6 +292,7 @@ class LiveMusic:
             discarded_slots=admitted - completed - in_flight,  # admitted work that neither finished nor is running
             superseded=self.player.superseded,
             underflows=self.sink.underflows,
+            device_rate=self.sink.device_rate,  # differs from the model's where the device's default was taken
             starved_blocks=self.sink.starved,
             ring_fill=f"{self.ring.occupied}/{self.ring.depth}",
             queued=self.ring.queued,
@@ -285,8 +300,7 @@ class LiveMusic:
             tick_p50_ms=pick(0.5),
             tick_p99_ms=pick(0.99),
             lead_s=round(self.sink.lead_s(), 3),
-            onset_ms=self.session.onsets_ms(),
-            controls=asdict(self.session.counters),
+            onset_ms=self.onsets.onsets_ms(),
         )
         return counters
 

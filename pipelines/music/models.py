@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -26,6 +27,8 @@ from engine.windowed import DecoderGeometry
 
 from ..errors import ModelFolderError
 from .codec import codec_hop, decoder_fn, measure_geometry
+from .dit import dit_denoiser
+from .exports import music_decoder_spec, music_dit_spec
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "music"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -67,20 +70,14 @@ class MusicModels:
 
     def __post_init__(self) -> None:
         if self.denoiser is None:
-            from .dit import dit_denoiser
-
             object.__setattr__(self, "denoiser", dit_denoiser(self.transformer))
         if self.decode is None:
             object.__setattr__(self, "decode", decoder_fn(self.codec.vae))
 
     def export_spec(self):
-        from ..exports import music_dit_spec
-
         return music_dit_spec(self.transformer)
 
     def ort_parts(self) -> dict:
-        from ..exports import music_decoder_spec
-
         return {"decode": music_decoder_spec(self.codec.vae)}
 
 
@@ -126,6 +123,12 @@ def load_codec(folder: Path | str | None = None) -> LatentCodec:
         geometry = DecoderGeometry(hop=codec_hop(vae), halo=int(card["halo_frames"]))
     else:
         geometry = measure_geometry(vae)
+    missing = [key for key in ("latent_mean", "latent_std") if key not in card]
+    if missing:
+        # right for a real ACE-Step folder, whose DiT works on raw VAE latents; a house folder
+        # that lost its statistics would play noise, so the load says which it did
+        print(f"music model {folder}: no {' or '.join(missing)} in vae/house.json; latents are used raw "
+              "(mean 0, std 1), as a real ACE-Step folder's are", file=sys.stderr, flush=True)
     mean = torch.tensor(card.get("latent_mean", [0.0] * channels))
     std = torch.tensor(card.get("latent_std", [1.0] * channels))
     return LatentCodec(vae, geometry, mean, std, card)

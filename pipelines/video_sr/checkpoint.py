@@ -23,9 +23,11 @@ from pathlib import Path
 import torch
 
 from engine import Denoiser, TorchDenoiser
+from engine.files import write_atomic
 
 from ..errors import ModelFolderError
 from ..weights import load_module, save_module
+from .exports import video_sr_decoder_spec, video_sr_refiner_spec, video_sr_upsampler_spec
 from .models import CausalDecoder, LatentUpsampler, SRConfig, SRDenoiser
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "video_sr"
@@ -52,13 +54,9 @@ class VideoSRModels:
             object.__setattr__(self, "denoiser", TorchDenoiser(self.refiner, self.refiner))
 
     def export_spec(self):
-        from ..exports import video_sr_refiner_spec
-
         return video_sr_refiner_spec(self.refiner, self.cfg, self.scale)
 
     def ort_parts(self) -> dict:
-        from ..exports import video_sr_decoder_spec, video_sr_upsampler_spec
-
         return {"upsampler": video_sr_upsampler_spec(self.upsampler, self.scale),
                 "decoder": video_sr_decoder_spec(self.decoder, self.cfg, self.scale)}
 
@@ -79,9 +77,7 @@ def save_scale(folder: Path, scale: int, cfg: SRConfig, modules: dict[str, torch
         card = json.loads(path.read_text()) if path.is_file() else {}
         card[f"x{scale}"] = {"config": asdict(cfg), **entry}
         card["scales"] = sorted({*card.get("scales", ()), scale})
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(card, indent=2))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(card, indent=2))
 
 
 def read_card(folder: Path) -> dict:

@@ -4,8 +4,9 @@ The source is a file (looped), a camera (v4l2 through PyAV) or an FFmpeg graph (
 low-resolution generator). Frames are taken at the source's own clock; when the SR
 cannot keep up, it always takes the newest frame the source has shown and skips (and
 counts) the older ones, so the output stays live instead of drifting behind. Each finished frame goes to the taps as
-a JPEG preview at a bounded rate (the web page's video view), and every control goes
-through the same ControlSession as music, so OSC and the page steer it alike.
+a JPEG preview at a bounded rate (the web page's video view). The caller hands it the
+StateStore its controls write (`default_state(models)`) and the OnsetTracker they
+record changes in; each frame out reports the versions it carries there.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from controls.session import ControlSession
-from engine import InputError, Propagation
+from engine import InputError, Propagation, StateStore
+from engine.onsets import OnsetTracker
 
 from ..ring_streams import slot_view
 from ..video_io import VideoReader
 from .checkpoint import VideoSRModels
-from .stream import StreamingSR, default_state
+from .stream import StreamingSR
 
 Tap = Callable[[bytes], None]
 
@@ -41,14 +42,14 @@ class LiveVideoCounters:
 
 
 class LiveVideoSR:
-    def __init__(self, models: VideoSRModels, source: str, *, source_format: str | None = None, loop: bool = True,
-                 initial: dict[str, Any] | None = None, preview_hz: float = 10.0, preview_width: int = 960):
+    def __init__(self, models: VideoSRModels, source: str, store: StateStore, onsets: OnsetTracker, *,
+                 source_format: str | None = None, loop: bool = True, preview_hz: float = 10.0,
+                 preview_width: int = 960):
         self.models = models
         self.source, self.source_format, self.loop = source, source_format, loop
-        self.store = default_state(models)
-        if initial:
-            self.store.update(initial)
-        self.session = ControlSession(self.store, {"reset_counters": self.reset_counters})
+        self.store = store
+        self.onsets = onsets
+        self.triggers = {"reset_counters": self.reset_counters}
         self.sr = StreamingSR(models, self.store)
         self.taps: list[Tap] = []
         self.counters = LiveVideoCounters()
@@ -101,9 +102,9 @@ class LiveVideoSR:
         self.counters.frames_out += len(outs)
         now = time.perf_counter()
         request_version, step_version = self.sr.carried
-        self.session.heard(Propagation.REQUEST, request_version, now)
-        self.session.heard(Propagation.STEP, step_version, now)
-        self.session.heard(Propagation.FRAME, step_version, now)
+        self.onsets.heard(Propagation.REQUEST, request_version, now)
+        self.onsets.heard(Propagation.STEP, step_version, now)
+        self.onsets.heard(Propagation.FRAME, step_version, now)
         if self.taps and now - self._last_preview >= self.preview_period:
             self._last_preview = now
             jpeg = preview_jpeg(outs[-1], self.preview_width)
@@ -122,7 +123,7 @@ class LiveVideoSR:
             frame_p50_ms=pick(0.5), frame_p99_ms=pick(0.99),
             fps=round(1.0 / times[len(times) // 2], 2) if times else None,
             ring_fill=f"{ring.occupied}/{ring.depth}" if ring is not None else "0/0",
-            onset_ms=self.session.onsets_ms(), controls=asdict(self.session.counters),
+            onset_ms=self.onsets.onsets_ms(),
         )
         return counters
 

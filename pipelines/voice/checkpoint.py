@@ -1,23 +1,60 @@
 """The voice model folder: the codec (house.json: its config and card), then the converter
-and speaker encoder trained on its latents (converter.json: config, latent statistics, card)."""
+and speaker encoder trained on its latents (converter.json: config, latent statistics, card),
+loaded as the VoiceModels a stream runs."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
+
+from engine import Denoiser, TorchDenoiser
 
 from ..cards import format_metric, write_card
 from ..errors import ModelFolderError
 from ..weights import load_module, save_module
 from .codec import CodecConfig, VoiceCodec
 from .corpus import CORPUS
+from .exports import voice_converter_spec, voice_decoder_spec, voice_encoder_spec
 from .models import Converter, SpeakerEncoder, VoiceConfig
-from .stream import VoiceModels
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "voice"
+
+
+@dataclass(frozen=True)
+class VoiceModels:
+    codec: VoiceCodec
+    converter: Converter
+    latent_mean: torch.Tensor  # (C,), the converter works on normalised latents
+    latent_std: torch.Tensor  # (C,)
+    denoiser: Denoiser | None = None  # the converter on its backend (torch eager unless with_backend chose another)
+    # the streaming codec halves, `(x, state) -> (y, state)`: the codec's own modules unless a backend swapped them
+    encode: Callable | None = None
+    decode: Callable | None = None
+
+    def __post_init__(self) -> None:
+        if self.denoiser is None:
+            object.__setattr__(self, "denoiser", TorchDenoiser(self.converter, self.converter))
+        if self.encode is None:
+            object.__setattr__(self, "encode", self.codec.encoder)
+        if self.decode is None:
+            object.__setattr__(self, "decode", self.codec.decoder)
+
+    def export_spec(self):
+        return voice_converter_spec(self.converter)
+
+    def ort_parts(self) -> dict:
+        return {"encode": voice_encoder_spec(self.codec), "decode": voice_decoder_spec(self.codec)}
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """(C, T) codec latents -> the converter's space."""
+        return (z - self.latent_mean[:, None]) / self.latent_std[:, None]
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std[:, None] + self.latent_mean[:, None]
 
 
 def save_codec(folder: Path, codec: VoiceCodec, card: dict) -> None:

@@ -2,8 +2,8 @@
 
 A worker thread takes whole 10 ms frames from the duplex input ring as they arrive,
 pushes them through StreamingVC and queues the converted audio for the output
-callback. Controls go through a ControlSession over the voice registry, so OSC and
-the page steer chunk size, strength, steps and the rest live.
+callback. The caller hands it the StateStore (a VOICE_PARAMS registry) its controls
+write, so OSC and the page steer chunk size, strength, steps and the rest live.
 """
 
 from __future__ import annotations
@@ -14,21 +14,19 @@ from typing import Any
 
 import torch
 
-from controls.session import ControlSession
 from engine import StateStore
 
 from ..audio_duplex import _Duplex
 from ..ring_streams import slot_view
+from .checkpoint import VoiceModels
 from .codec import HOP, SAMPLE_RATE
-from .params import VOICE_PARAMS
-from .stream import StreamingVC, VoiceModels
+from .stream import StreamingVC
 
 
 class LiveVoice:
-    def __init__(self, models: VoiceModels, speaker: torch.Tensor, duplex: _Duplex, *,
-                 initial: dict[str, Any] | None = None):
-        self.store = StateStore(VOICE_PARAMS, initial)
-        self.session = ControlSession(self.store, {"reset_counters": self.reset_counters})
+    def __init__(self, models: VoiceModels, speaker: torch.Tensor, duplex: _Duplex, store: StateStore):
+        self.store = store
+        self.triggers = {"reset_counters": self.reset_counters}
         self.duplex = duplex
         self.vc = StreamingVC(models, speaker, self.store)
         self.samples_in = 0
@@ -67,8 +65,8 @@ class LiveVoice:
             compute_ms=round(latency["compute_ms"], 2), device_ms=round(1000 * (device_in + device_out), 1),
             chunk_ms=latency["chunk_ms"], samples_in=self.samples_in, samples_out=self.samples_out,
             input_overflows=self.duplex.overflows, device_flags=self.duplex.underflows,
+            device_rate=self.duplex.device_rate,  # differs from 16 kHz where the devices' default was taken
             output_starved=self.duplex.output.starved, dropped_out=self.dropped_out,
-            controls=asdict(self.session.counters),
         )
         return counters
 

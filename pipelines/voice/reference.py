@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from ..errors import MediaFileError
+from .checkpoint import VoiceModels
 from .codec import SAMPLE_RATE
 from .models import SpeakerEncoder
-from .stream import VoiceModels
 
 MIN_SECONDS = 1.5
 MIN_VOICED_SECONDS = 0.5

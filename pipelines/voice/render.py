@@ -17,11 +17,12 @@ import torch
 from engine import StateStore, request_from_state, run_alone
 
 from ..audio_io import read_audio, write_audio
+from .checkpoint import VoiceModels
 from .codec import HOP, SAMPLE_RATE
 from .models import SpeakerEncoder
 from .params import VOICE_PARAMS
 from .reference import speaker_embedding
-from .stream import StreamingVC, VoiceModels
+from .stream import StreamingVC
 
 BLOCK = 512  # samples per push, as a sound card would deliver them
 

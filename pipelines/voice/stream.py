@@ -23,57 +23,19 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from engine import Denoiser, Ring, StateStore, TorchDenoiser, request_from_state
+from engine import Ring, StateStore, request_from_state
 
 from ..ring_streams import depth_follows_steps
-from .codec import HOP, SAMPLE_RATE, VoiceCodec
-from .models import Converter
+from .checkpoint import VoiceModels
+from .codec import HOP, LOOKAHEAD_SAMPLES, SAMPLE_RATE
 from .params import VOICE_PARAMS
 
 FRAME_MS = 1000 * HOP // SAMPLE_RATE  # 10 ms
 WATCHDOG_SHARE = 0.8  # compute above this share of the chunk's duration grows the chunk
-
-
-@dataclass(frozen=True)
-class VoiceModels:
-    codec: VoiceCodec
-    converter: Converter
-    latent_mean: torch.Tensor  # (C,), the converter works on normalised latents
-    latent_std: torch.Tensor  # (C,)
-    denoiser: Denoiser | None = None  # the converter on its backend (torch eager unless with_backend chose another)
-    # the streaming codec halves, `(x, state) -> (y, state)`: the codec's own modules unless a backend swapped them
-    encode: Callable | None = None
-    decode: Callable | None = None
-
-    def __post_init__(self) -> None:
-        if self.denoiser is None:
-            object.__setattr__(self, "denoiser", TorchDenoiser(self.converter, self.converter))
-        if self.encode is None:
-            object.__setattr__(self, "encode", self.codec.encoder)
-        if self.decode is None:
-            object.__setattr__(self, "decode", self.codec.decoder)
-
-    def export_spec(self):
-        from ..exports import voice_converter_spec
-
-        return voice_converter_spec(self.converter)
-
-    def ort_parts(self) -> dict:
-        from ..exports import voice_decoder_spec, voice_encoder_spec
-
-        return {"encode": voice_encoder_spec(self.codec), "decode": voice_decoder_spec(self.codec)}
-
-    def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        """(C, T) codec latents -> the converter's space."""
-        return (z - self.latent_mean[:, None]) / self.latent_std[:, None]
-
-    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self.latent_std[:, None] + self.latent_mean[:, None]
 
 
 @dataclass
@@ -157,11 +119,12 @@ class StreamingVC:
         return self._delay
 
     def latency(self) -> dict[str, float]:
-        """Algorithmic latency (chunk + crossfade + look-ahead) plus compute, device excluded, in ms."""
+        """Algorithmic latency (chunk + overlap + look-ahead) plus compute, device excluded, in ms."""
         cut = self._geometry()
         compute = 1000 * float(np.median(self.compute_s)) if self.compute_s else 0.0
         algorithmic = (cut.chunk + cut.crossfade) * FRAME_MS
-        return {"chunk_ms": cut.chunk * FRAME_MS, "crossfade_ms": cut.crossfade * FRAME_MS, "lookahead_ms": 0.0,
+        return {"chunk_ms": cut.chunk * FRAME_MS, "overlap_ms": cut.crossfade * FRAME_MS,
+                "lookahead_ms": 1000 * LOOKAHEAD_SAMPLES / SAMPLE_RATE,
                 "algorithmic_ms": float(algorithmic), "compute_ms": compute, "latency_ms": algorithmic + compute}
 
     # ---- internals ---------------------------------------------------------------------
@@ -171,7 +134,7 @@ class StreamingVC:
         s = self.store.snapshot
         chunk = max(1, s["chunk_ms"] // FRAME_MS)
         context = max(1, s["context_ms"] // FRAME_MS, self._held)
-        return _Cut(chunk, context, min(s["crossfade_ms"] // FRAME_MS, context, chunk))
+        return _Cut(chunk, context, min(s["overlap_ms"] // FRAME_MS, context, chunk))
 
     def _warm_up(self, frames: int) -> None:
         """The stream starts after `frames` of silence: context and decoder state are real; the

@@ -1,0 +1,54 @@
+"""A preallocated single-producer single-consumer ring of audio samples.
+
+The engine thread writes decoded blocks; the audio callback reads exactly one block
+per call. The callback never allocates or waits: it copies a block out (two slices
+when it wraps) or, when too little is buffered, writes silence and counts it. Each
+index is written by one side only, and a Python int assignment is atomic, so no lock
+is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SampleRing:
+    def __init__(self, capacity: int, channels: int = 1):
+        if capacity < 1 or channels < 1:
+            raise ValueError(f"capacity and channels must be positive, got {capacity}, {channels}")
+        self.capacity = int(capacity)
+        self._buf = np.zeros((self.capacity, channels), dtype=np.float32)
+        self._written = 0  # total frames written (producer only)
+        self._read = 0  # total frames read (consumer only)
+        self.starved = 0  # callbacks that found less than a block and wrote silence
+
+    def available(self) -> int:
+        return self._written - self._read
+
+    def free(self) -> int:
+        return self.capacity - self.available()
+
+    def write(self, samples: np.ndarray) -> int:
+        """Append what fits of (n,) or (n, channels) samples; returns frames written."""
+        data = samples.reshape(len(samples), -1)
+        n = min(len(data), self.free())
+        start = self._written % self.capacity
+        first = min(n, self.capacity - start)
+        self._buf[start : start + first] = data[:first]
+        self._buf[: n - first] = data[first:n]
+        self._written += n
+        return n
+
+    def read_into(self, out: np.ndarray) -> bool:
+        """Fill `out` (frames, channels) with the next block, or silence if short."""
+        n = len(out)
+        if self.available() < n:
+            out.fill(0.0)
+            self.starved += 1
+            return False
+        start = self._read % self.capacity
+        first = min(n, self.capacity - start)
+        out[:first] = self._buf[start : start + first]
+        out[first:] = self._buf[: n - first]
+        self._read += n
+        return True
