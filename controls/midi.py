@@ -8,8 +8,8 @@ which never raises: bad or unmapped messages are counted.
 
 from __future__ import annotations
 
-import os
 import re
+import sys
 import threading
 import tomllib
 from dataclasses import asdict, dataclass
@@ -19,8 +19,10 @@ from typing import Any, Callable
 import tomli_w
 
 from engine import InputError, ParamType
+from engine.files import write_atomic
 
 from .session import ControlSession
+from .targets import trigger_name
 
 NRPN_MSB, NRPN_LSB, DATA_MSB, DATA_LSB = 99, 98, 6, 38
 
@@ -42,6 +44,7 @@ class MidiCounters:
     learned: int = 0
     disconnects: int = 0
     reconnects: int = 0
+    reconnect_failures: int = 0  # the device was listed again but would not open (retried each poll)
 
 
 class MidiControl:
@@ -77,8 +80,9 @@ class MidiControl:
             return list(self._bindings.values())
 
     def _check_target(self, target: str) -> None:
-        if target.startswith("trigger/"):
-            if target[len("trigger/"):] not in self.session.triggers:
+        trigger = trigger_name(target)
+        if trigger is not None:
+            if trigger not in self.session.triggers:
                 raise InputError(target, "unknown trigger")
             return
         if self.session.registry[target].type is ParamType.TEXT:
@@ -146,8 +150,9 @@ class MidiControl:
         if binding is None:
             self.counters.unmapped += 1
             return
-        if binding.target.startswith("trigger/"):
-            self.session.trigger(binding.target[len("trigger/"):])
+        trigger = trigger_name(binding.target)
+        if trigger is not None:
+            self.session.trigger(trigger)
         else:
             self.session.set(binding.target, scale(self.session.registry[binding.target], x), clamp=True)
         self.counters.applied += 1
@@ -180,10 +185,7 @@ def mapping_path(folder: Path, device: str) -> Path:
 def save_mapping(path: Path, device: str, bindings: list[Binding]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(tomli_w.dumps({"device": device, "bindings": [asdict(b) for b in bindings]}))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, tomli_w.dumps({"device": device, "bindings": [asdict(b) for b in bindings]}))
 
 
 def load_mapping(path: Path) -> list[Binding]:
@@ -214,6 +216,7 @@ class MidiInput:
         self._names = names or mido.get_input_names
         self.poll_s = poll_s
         self.port = None
+        self._reopen_error: str | None = None  # why the last reopen failed; said once per outage
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="midi-watch", daemon=True)
 
@@ -234,11 +237,23 @@ class MidiInput:
                 self.control.counters.disconnects += 1
                 self._close()
             elif self.port is None and present:
-                try:
-                    self.port = self._open(self.name, self.control.feed)
-                    self.control.counters.reconnects += 1
-                except Exception:  # noqa: BLE001 - try again next poll
-                    self.port = None
+                self._reopen()
+
+    def _reopen(self) -> None:
+        try:
+            self.port = self._open(self.name, self.control.feed)
+        except Exception as err:  # noqa: BLE001 - rtmidi raises several types; try again next poll
+            self.port = None
+            self.control.counters.reconnect_failures += 1
+            if self._reopen_error is None:
+                print(f"MIDI input {self.name!r} is back but does not open ({err}); retrying every "
+                      f"{self.poll_s:g} s", file=sys.stderr, flush=True)
+            self._reopen_error = str(err)
+            return
+        self.control.counters.reconnects += 1
+        if self._reopen_error is not None:
+            print(f"MIDI input {self.name!r} reopened", file=sys.stderr, flush=True)
+        self._reopen_error = None
 
     def _close(self) -> None:
         port, self.port = self.port, None

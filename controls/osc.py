@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,13 +30,13 @@ from pythonosc.osc_packet import OscPacket
 
 from engine import InputError, ParamType
 
-from .presets import load_preset, save_preset
+from .presets import PresetFolder
 from .server_thread import ServerThread
 from .session import ControlSession
+from .targets import trigger_name
 
 PREFIX = "/demon/"
 MAX_AHEAD_S = 2.0
-PRESET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass
@@ -58,7 +57,7 @@ class OscControl(asyncio.DatagramProtocol):
         self.session = session
         self.learn = learn
         self.live_counters = counters or (lambda: {})
-        self.presets = presets
+        self.presets = PresetFolder(presets) if presets is not None else None
         self.counters = OscCounters()
         self.last_error = ""
         self.transport: asyncio.DatagramTransport | None = None
@@ -94,10 +93,11 @@ class OscControl(asyncio.DatagramProtocol):
             self._bad("unknown_address", f"unknown address {address}")
             return
         path = address[len(PREFIX):]
+        trigger = trigger_name(path)
         try:
-            if path.startswith("trigger/"):
+            if trigger is not None:
                 self._no_args(address, args)
-                self.session.trigger(path[len("trigger/"):])
+                self.session.trigger(trigger)
             elif path == "state":
                 self._reply(addr, "/demon/state", json.dumps(self.session.values()))
             elif path == "counters":
@@ -140,14 +140,12 @@ class OscControl(asyncio.DatagramProtocol):
     def _preset(self, path: str, args: list[Any]) -> None:
         if self.presets is None:
             raise InputError(path, "no presets folder was given (--presets DIR)")
-        if len(args) != 1 or not isinstance(args[0], str) or not PRESET_NAME.match(args[0]):
-            raise InputError(path, "expects one name of letters, digits, '-' or '_'")
-        file = self.presets / f"{args[0]}.toml"
+        if len(args) != 1:
+            raise InputError(path, f"expects one preset name, got {len(args)} arguments")
         if path == "preset/save":
-            self.presets.mkdir(parents=True, exist_ok=True)
-            save_preset(file, self.session.store.snapshot)
+            self.presets.save(args[0], self.session.store.snapshot, path)
         else:
-            self.session.update(load_preset(file, self.session.registry), clamp=False)
+            self.session.update(self.presets.load(args[0], self.session.registry, path), clamp=False)
 
     def _reply(self, addr, address: str, payload: str) -> None:
         if addr is None or self.transport is None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from engine import InputError, Registry, StepState
+from engine.files import write_atomic
+
+PRESET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # names arrive from the network: no paths
 
 
 def save_preset(path: Path, state: StepState) -> Path:
@@ -18,10 +22,7 @@ def save_preset(path: Path, state: StepState) -> Path:
     if not path.parent.is_dir():
         raise InputError("preset", f"folder {path.parent} does not exist")
     values = {k: list(v) if isinstance(v, tuple) else v for k, v in state.values.items()}
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(tomli_w.dumps({"demon_preset": 1, "params": values}))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, tomli_w.dumps({"demon_preset": 1, "params": values}))
 
 
 def load_preset(path: Path, registry: Registry) -> dict[str, Any]:
@@ -40,3 +41,27 @@ def load_preset(path: Path, registry: Registry) -> dict[str, Any]:
     if unknown:
         raise InputError("preset", f"{path} names unknown parameters: {', '.join(unknown)}")
     return {name: registry.coerce(name, value) for name, value in params.items()}
+
+
+@dataclass(frozen=True)
+class PresetFolder:
+    """Named presets, one `NAME.toml` each, in one folder. Every front-end that saves or
+    recalls presets by name (OSC, the page) goes through this, so a name is checked once."""
+
+    root: Path
+
+    def path(self, name: Any, field: str = "preset") -> Path:
+        if not isinstance(name, str) or not PRESET_NAME.match(name):
+            raise InputError(field, "a preset name is 1-64 letters, digits, '-' or '_'")
+        return self.root / f"{name}.toml"
+
+    def save(self, name: Any, state: StepState, field: str = "preset") -> Path:
+        path = self.path(name, field)
+        self.root.mkdir(parents=True, exist_ok=True)
+        return save_preset(path, state)
+
+    def load(self, name: Any, registry: Registry, field: str = "preset") -> dict[str, Any]:
+        return load_preset(self.path(name, field), registry)
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*.toml")) if self.root.is_dir() else []

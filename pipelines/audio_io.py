@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from engine.files import atomic_path
 
 from .errors import MediaFileError
 
@@ -63,24 +63,14 @@ def write_audio(path: Path | str, audio: np.ndarray, sample_rate: int) -> Path:
     if not path.parent.is_dir():
         raise AudioFileError(f"{path}: folder {path.parent} does not exist")
     pcm = (np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        with av.open(tmp, mode="w", format=container_format) as container:
-            stream = container.add_stream(codec, rate=sample_rate, layout="mono")
-            block = 4096
-            for i in range(0, pcm.size, block):
-                frame = av.AudioFrame.from_ndarray(pcm[None, i : i + block], format=sample_format, layout="mono")
-                frame.sample_rate = sample_rate
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=sample_rate, layout="mono")
+        block = 4096
+        for i in range(0, pcm.size, block):
+            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + block], format=sample_format, layout="mono")
+            frame.sample_rate = sample_rate
+            for packet in stream.encode(frame):
                 container.mux(packet)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a finished file is not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for packet in stream.encode(None):
+            container.mux(packet)
     return path

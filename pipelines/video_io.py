@@ -9,14 +9,14 @@ failed or interrupted write leaves nothing that looks finished.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from engine.files import StagedFile
 
 from .errors import MediaFileError
 
@@ -98,11 +98,10 @@ class VideoWriter:
             raise MediaFileError(f"{path}: folder {self.path.parent} does not exist")
         if width % 2 or height % 2:
             raise MediaFileError(f"{path}: H.264 yuv420p needs even sizes, got {width}x{height}")
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        os.close(fd)
+        self._file = StagedFile(self.path)
         try:
-            self._container = av.open(self._tmp, mode="w", format=self.path.suffix.lower().lstrip(".").replace(
-                "mkv", "matroska"))
+            container_format = self.path.suffix.lower().lstrip(".").replace("mkv", "matroska")
+            self._container = av.open(str(self._file.tmp), mode="w", format=container_format)
             self._stream = self._container.add_stream("libx264", rate=rate)
             self._stream.width, self._stream.height = width, height
             self._stream.pix_fmt = "yuv420p"
@@ -110,7 +109,7 @@ class VideoWriter:
             self._stream.codec_context.time_base = TIME_BASE
             self._stream.options = {"crf": str(crf), "preset": "veryfast"}
         except BaseException:
-            Path(self._tmp).unlink(missing_ok=True)
+            self._file.discard()
             raise
         self._last_pts = -1
         self.frames = 0
@@ -132,10 +131,7 @@ class VideoWriter:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
             self._container.close()
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp makes it private; a finished file is not
-            os.replace(self._tmp, self.path)
+            self._file.commit()
         except BaseException:
             self.abort()
             raise
@@ -147,7 +143,7 @@ class VideoWriter:
             self._container.close()
         except Exception:  # noqa: BLE001 - the file is being thrown away
             pass
-        Path(self._tmp).unlink(missing_ok=True)
+        self._file.discard()
 
 
 def _reason(err: Exception) -> str:

@@ -56,8 +56,15 @@ def tiny_folder(root, channels=16):
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
+    """A random folder with a card carrying the latent statistics, as the house models have
+    (identity statistics: the values a folder without them gets)."""
+    import json
+
     root = tmp_path_factory.mktemp("tiny_models")
-    tiny_folder(root)
+    vae, _ = tiny_folder(root)
+    channels = int(vae.config.decoder_input_channels)
+    card = {"latent_mean": [0.0] * channels, "latent_std": [1.0] * channels}
+    (root / "vae" / "house.json").write_text(json.dumps(card))
     return root
 
 

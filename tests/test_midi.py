@@ -135,3 +135,27 @@ def test_rtmidi_virtual_port_end_to_end():
             time.sleep(0.01)
         port_in.stop()
     assert session.store.snapshot["guidance"] == 20.0
+
+
+def test_a_device_that_comes_back_but_will_not_open_is_counted_and_said_once(capsys):
+    midi = MidiControl(ControlSession(StateStore(LIVE_MUSIC_PARAMS)))
+    ports, present, refusals = [], {"names": ["pad"]}, {"left": 3}
+
+    def opener(name, callback):
+        if ports and refusals["left"]:  # the first open works; the first three reopens do not
+            refusals["left"] -= 1
+            raise OSError("device busy")
+        ports.append(BytePort(callback))
+        return ports[-1]
+
+    port_in = MidiInput(midi, "pad", opener=opener, names=lambda: list(present["names"]), poll_s=0.02).start()
+    present["names"] = []
+    deadline = time.time() + 2
+    while midi.counters.disconnects == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    present["names"] = ["pad"]
+    while midi.counters.reconnects == 0 and time.time() < deadline + 2:
+        time.sleep(0.01)
+    port_in.stop()
+    assert midi.counters.reconnect_failures == 3 and midi.counters.reconnects == 1
+    assert capsys.readouterr().err.count("does not open (device busy)") == 1

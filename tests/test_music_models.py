@@ -43,3 +43,10 @@ def test_mismatched_latent_channels_are_refused(tmp_path):
     (other / "transformer").rename(tmp_path / "transformer")
     with pytest.raises(ModelFolderError, match="latent channels"):
         load_music_models(tmp_path)
+
+
+def test_a_folder_without_latent_statistics_says_its_latents_are_raw(tmp_path, capsys):
+    tiny_folder(tmp_path)
+    load_music_models(tmp_path)
+    err = capsys.readouterr().err
+    assert err.count("latents are used raw (mean 0, std 1)") == 1 and str(tmp_path) in err

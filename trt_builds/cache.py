@@ -4,17 +4,19 @@ A key is everything that makes an engine valid: the ONNX file's checksum, the sh
 profile, the precision, the TensorRT version and the GPU's SM. Change any of them and
 the key (so the file name) changes; the same key finds the same engine. The sidecar
 repeats the key's fields; an engine whose sidecar is missing or disagrees is not used
-(it is rebuilt), so a renamed or half-written file is never trusted.
+(it is rebuilt, and the cache says so), so a renamed or half-written file is never trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
+
+from engine.files import write_atomic
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -47,9 +49,14 @@ class EngineKey:
         return hashlib.sha256(json.dumps(self.fields(), sort_keys=True).encode()).hexdigest()[:20]
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 class EngineCache:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, write: Callable[[str], None] = _to_stderr):
         self.root = Path(root) / "engines"
+        self.write = write  # where a skipped entry is reported
 
     def paths(self, key: EngineKey) -> tuple[Path, Path]:
         stem = f"{key.name}-{key.digest()}"
@@ -57,13 +64,16 @@ class EngineCache:
 
     def lookup(self, key: EngineKey) -> Path | None:
         plan, sidecar = self.paths(key)
-        if not (plan.is_file() and sidecar.is_file()):
+        if not plan.is_file():
             return None
-        try:
-            meta = json.loads(sidecar.read_text())
-        except (OSError, json.JSONDecodeError):
+        if not sidecar.is_file():
+            self.write(f"engine cache: {plan.name} has no sidecar (a store that did not finish); rebuilding")
+            return None
+        meta = self._read(sidecar)
+        if meta is None:
             return None
         if meta.get("key") != key.fields() or meta.get("bytes") != plan.stat().st_size:
+            self.write(f"engine cache: {plan.name} does not match its sidecar (renamed or half-written); rebuilding")
             return None
         return plan
 
@@ -71,27 +81,28 @@ class EngineCache:
         """Write the engine, then its sidecar (both atomically): a crash leaves no trusted entry."""
         plan, sidecar = self.paths(key)
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write(plan, engine)
+        write_atomic(plan, engine)
         meta = {"key": key.fields(), "bytes": len(engine), **(extra or {})}
-        _atomic_write(sidecar, json.dumps(meta, indent=2).encode())
+        write_atomic(sidecar, json.dumps(meta, indent=2))
         return plan
 
     def entries(self) -> list[dict]:
         out = []
         for sidecar in sorted(self.root.glob("*.json")):
-            try:
-                out.append(json.loads(sidecar.read_text()) | {"file": sidecar.with_suffix(".plan").name})
-            except (OSError, json.JSONDecodeError):
-                continue
+            meta = self._read(sidecar)
+            if meta is not None:
+                out.append(meta | {"file": sidecar.with_suffix(".plan").name})
         return out
 
+    def _read(self, sidecar: Path) -> dict | None:
+        """A sidecar's contents, or None (said) when it cannot be read: that entry is not used."""
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            self.write(f"engine cache: skipping {sidecar}: unreadable ({err})")
+            return None
+        if not isinstance(meta, dict):
+            self.write(f"engine cache: skipping {sidecar}: not a JSON object")
+            return None
+        return meta
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

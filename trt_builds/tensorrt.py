@@ -109,7 +109,7 @@ def cached_engine(spec: ExportSpec, cache: Path, precision: str,
     """(engine file, its key, whether it was built now) — built only when no valid entry exists."""
     onnx_path = cached_export(spec, cache)
     key = engine_key(spec, onnx_path, precision)
-    store = EngineCache(cache)
+    store = EngineCache(cache, write)
     found = store.lookup(key)
     if found is not None:
         return found, key, False

@@ -19,7 +19,6 @@ import json
 import math
 import mimetypes
 import os
-import re
 import secrets
 import struct
 from dataclasses import asdict, dataclass, field
@@ -31,14 +30,13 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from controls.presets import load_preset, save_preset
+from controls.presets import PresetFolder
 from controls.server_thread import ServerThread
 from controls.session import ControlSession
 from engine import InputError
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-PRESET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -247,22 +245,17 @@ class WebServer(ServerThread):
         raise InputError("type", f"unknown message type {kind!r}")
 
     def _preset(self, kind: str, name: Any) -> dict:
-        folder = self.config.presets
-        if folder is None:
+        if self.config.presets is None:
             raise InputError(kind, "no presets folder")
-        if not isinstance(name, str) or not PRESET_NAME.match(name):
-            raise InputError(kind, "a preset name is 1-64 letters, digits, '-' or '_'")
-        path = folder / f"{name}.toml"
+        folder = PresetFolder(self.config.presets)
         if kind == "preset_save":
-            folder.mkdir(parents=True, exist_ok=True)
-            save_preset(path, self.session.store.snapshot)
+            folder.save(name, self.session.store.snapshot, kind)
         else:
-            self.session.update(load_preset(path, self.session.registry), clamp=False)
-        return {"type": "presets", "names": self._preset_names(), "values": self.session.values()}
+            self.session.update(folder.load(name, self.session.registry, kind), clamp=False)
+        return {"type": "presets", "names": folder.names(), "values": self.session.values()}
 
     def _preset_names(self) -> list[str]:
-        folder = self.config.presets
-        return sorted(p.stem for p in folder.glob("*.toml")) if folder is not None and folder.is_dir() else []
+        return PresetFolder(self.config.presets).names() if self.config.presets is not None else []
 
 
 def _static_allowlist(root: Path) -> dict[str, bytes]:

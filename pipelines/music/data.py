@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.files import write_atomic
+
 from ..audio_io import write_audio
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -229,9 +231,8 @@ def build_corpus(out: Path, clips: int, seconds: float, seed: int, sample_rate: 
                 print(f"\rrendered {n}/{clips}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     meta = out / "metadata.jsonl"
-    tmp = meta.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(meta)  # the corpus is complete only once its metadata exists
+    # the corpus is complete only once its metadata exists
+    write_atomic(meta, "".join(json.dumps(r) + "\n" for r in rows))
     return meta
 
 

@@ -3,13 +3,13 @@
 from engine import CORE_PARAMS, Param, ParamType as T, Propagation as P
 
 # One step per chunk, one slot (the stream's depth follows the steps), no timestep shift:
-# the real-time setting. Chunk, context and crossfade sizes reach the next chunk cut.
+# the real-time setting. Chunk, context and overlap sizes reach the next chunk cut.
 VOICE_PARAMS = CORE_PARAMS.with_defaults(steps=1, depth=1, strength=0.5, shift=1.0).extend(
     Param("chunk_ms", T.INT, 40, P.REQUEST, 10, 500, "ms",
           doc="audio per conversion chunk, in whole 10 ms frames; the watchdog grows it when compute falls behind"),
     Param("context_ms", T.INT, 80, P.REQUEST, 10, 500, "ms",
           doc="source audio before each chunk that the converter sees (never after it)"),
-    Param("crossfade_ms", T.INT, 10, P.REQUEST, 0, 100, "ms",
+    Param("overlap_ms", T.INT, 10, P.REQUEST, 0, 100, "ms",
           doc="overlap of consecutive chunks, crossfaded (adds to the latency; at most context_ms)"),
     Param("vad_db", T.FLOAT, -50.0, P.OUTPUT, -100.0, 0.0, "dBFS",
           doc="chunks quieter than this are gated to silence without conversion"),
