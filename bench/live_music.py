@@ -23,6 +23,7 @@ from demon.rigs import music_rig
 from engine import Propagation
 from pipelines.audio_out import NullSink, OutputConfig
 from pipelines.music.models import load_music_models
+from pipelines.timings import quantile
 
 CAPTIONS = ("lofi piano and drums, 84 bpm, A minor", "synth pop, 128 bpm, C major",
             "rock guitar and drums, 110 bpm, E minor", "acoustic folk, 96 bpm, G major")
@@ -41,13 +42,6 @@ def random_change(rng: random.Random) -> dict:
     if kind < 0.9:
         return {"seed": rng.randrange(2**31 - 1)}
     return {"gain": rng.uniform(0.5, 1.2)}
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))]
 
 
 def run_depth(models, depth: int, args) -> dict:
@@ -73,7 +67,7 @@ def run_depth(models, depth: int, args) -> dict:
     stop.set()
     engine.join()
     counters = live.live_counters()
-    ticks = sorted(live.tick_seconds)
+    ticks = list(live.tick_seconds)
     step = live.onsets.class_onsets(Propagation.STEP)
     request = live.onsets.class_onsets(Propagation.REQUEST)
     return {

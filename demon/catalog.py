@@ -1,6 +1,7 @@
 """What demon knows of all its pipelines at once: their names, the parameter registry
-each one's live engine runs on (what the page, OSC and `demon params` show), and every
-exportable part of the shipped house models (`demon build-trt`, bench/backends.py).
+each one's live engine runs on (what the page, OSC and `demon params` show), which of
+those parameters its commands take as flags, and every exportable part of the shipped
+house models (`demon build-trt`, bench/backends.py).
 
 A pipeline knows only itself; the list of all of them lives here, at the composition root.
 """
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
 
 PIPELINES = ("music", "video-sr", "voice")
 LIVE_REGISTRIES = {"music": LIVE_MUSIC_PARAMS, "video-sr": VIDEO_SR_PARAMS, "voice": VOICE_PARAMS}
+# The registry parameters each pipeline's commands (`demon live <kind>`, and `demon render
+# <kind>` where it runs on that registry) take as flags; the page and OSC show them all.
+PARAM_FLAGS = {
+    "music": ("prompt_a", "prompt_b", "prompt_blend", "guidance", "strength", "steps", "shift", "seed", "solver",
+              "depth", "loop_seconds", "loop_bars", "bpm", "gain", "crossfade_ms", "source_blend", "noise_injection"),
+    "video-sr": ("steps", "strength", "seed", "velocity_scale", "detail", "steady"),
+    "voice": ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms", "context_ms",
+              "overlap_ms", "vad_db", "gain"),
+}
 
 
 def house_specs(which: tuple[str, ...] = PIPELINES) -> Iterator[ExportSpec]:

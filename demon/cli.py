@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,22 +13,18 @@ from pipelines.errors import PipelineError
 from trt_builds.cache import PRECISIONS
 from trt_builds.errors import BackendError
 from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
-from pipelines.video_sr.params import VIDEO_SR_PARAMS
-from pipelines.voice.params import VOICE_PARAMS
 
 from .args import Parser, UsageError, add_backend_args, add_param_flags, fail, on_backend, param_values
-from .catalog import LIVE_REGISTRIES, PIPELINES, house_specs
+from .catalog import LIVE_REGISTRIES, PARAM_FLAGS, PIPELINES, house_specs
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
 from .live_voice import add_live_voice_args, run_live_voice
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
-RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "shift", "solver", "source_blend", "noise_injection")
+RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "guidance_rule", "shift", "solver", "source_blend",
+                 "noise_injection")
 MAX_RENDER_SECONDS = 600.0
 OUTPUT_SUFFIXES = (".wav", ".flac")
-VIDEO_SR_FLAGS = ("steps", "strength", "seed", "velocity_scale", "detail", "steady")
-VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms", "context_ms",
-               "overlap_ms", "vad_db", "gain")
 
 
 def build_parser() -> Parser:
@@ -56,7 +53,7 @@ def build_parser() -> Parser:
     video_sr.add_argument("input", help="video file (any format FFmpeg reads), or a graph with --input-format lavfi")
     video_sr.add_argument("--scale", type=int, choices=(2, 4), default=4, help="HR / LR per side (default 4)")
     video_sr.add_argument("--input-format", help="FFmpeg input format, e.g. lavfi for a generated source")
-    add_param_flags(video_sr, VIDEO_SR_PARAMS, VIDEO_SR_FLAGS)
+    add_param_flags(video_sr, LIVE_REGISTRIES["video-sr"], PARAM_FLAGS["video-sr"])
     video_sr.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
     video_sr.add_argument("--out", type=Path, required=True, help=f"output {' or '.join(VIDEO_SUFFIXES)} (H.264)")
     add_backend_args(video_sr)
@@ -64,7 +61,7 @@ def build_parser() -> Parser:
     voice = kinds.add_parser("voice", help="convert a voice toward the speaker of a reference clip")
     voice.add_argument("input", type=Path, help="speech to convert (any audio file FFmpeg reads)")
     voice.add_argument("--target", type=Path, required=True, help="a few seconds of the target speaker")
-    add_param_flags(voice, VOICE_PARAMS, VOICE_FLAGS)
+    add_param_flags(voice, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"])
     voice.add_argument("--model", type=Path, help="voice model folder (default: the house models)")
     voice.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
     add_backend_args(voice)
@@ -100,13 +97,26 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
+        return code
     except (UsageError, InputError) as err:
         return fail(str(err))
     except (PipelineError, BackendError) as err:  # model folders, media files, backends: names the reason
         return fail(str(err))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`demon params | head`): stop without a word
+        _drop_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe closed on
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what is still
+    buffered does not fail (and print) a second time at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _params(args) -> int:
@@ -197,7 +207,7 @@ def _render_video_sr(args) -> int:
     _check_out(args.out, VIDEO_SUFFIXES)
     if args.input_format is None and not Path(args.input).is_file():
         raise UsageError(f"input: {args.input} is not a readable file")
-    params = param_values(args, VIDEO_SR_PARAMS, VIDEO_SR_FLAGS)
+    params = param_values(args, LIVE_REGISTRIES["video-sr"], PARAM_FLAGS["video-sr"])
     from .progress import ProgressBar  # torch loads only for real work
     from pipelines.video_sr.checkpoint import load_video_sr
     from pipelines.video_sr.render import render_video_sr
@@ -214,7 +224,7 @@ def _render_voice(args) -> int:
     for flag, path in (("input", args.input), ("--target", args.target)):
         if not path.is_file():
             raise UsageError(f"{flag}: {path} is not a readable file")
-    params = param_values(args, VOICE_PARAMS, VOICE_FLAGS)
+    params = param_values(args, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"])
     from pipelines.voice.checkpoint import load_voice
     from pipelines.voice.render import render_voice
 

@@ -51,12 +51,13 @@ def check_frontend_args(args) -> None:
 
 
 def initial_values(args, registry, flags) -> dict[str, Any]:
-    """The preset named by --preset, then the parameter flags given on the command line."""
-    from controls.presets import load_preset
+    """The preset named by --preset (a name in the --presets folder, checked as OSC and the
+    page check it), then the parameter flags given on the command line."""
+    from controls.presets import PresetFolder
 
     from .args import param_values
 
-    initial = load_preset(args.presets / f"{args.preset}.toml", registry) if args.preset else {}
+    initial = PresetFolder(args.presets).load(args.preset, registry, "--preset") if args.preset is not None else {}
     initial.update(param_values(args, registry, flags))
     return initial
 

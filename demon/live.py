@@ -5,19 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .args import UsageError, add_backend_args, on_backend
+from .args import UsageError, add_backend_args, add_param_flags, on_backend
+from .catalog import LIVE_REGISTRIES, PARAM_FLAGS
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
-
-LIVE_FLAGS = ("prompt_a", "prompt_b", "prompt_blend", "guidance", "strength", "steps", "shift", "seed", "solver",
-              "depth", "loop_seconds", "loop_bars", "bpm", "gain", "crossfade_ms", "source_blend", "noise_injection")
 
 
 def add_live_music_args(parser) -> None:
-    from pipelines.music.live_params import LIVE_MUSIC_PARAMS
-
-    from .args import add_param_flags
-
-    add_param_flags(parser, LIVE_MUSIC_PARAMS, LIVE_FLAGS)
+    add_param_flags(parser, LIVE_REGISTRIES["music"], PARAM_FLAGS["music"])
     parser.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
     parser.add_argument("--source", type=Path, help="audio file that requests with strength < 1 start from "
                         "(default: the loop now playing)")
@@ -75,12 +69,11 @@ def run_live_music(args) -> int:
     _check(args)
     from controls.midi import MidiControl, MidiInput, load_mapping, mapping_path, save_mapping
     from pipelines.audio_out import OutputConfig, open_output
-    from pipelines.music.live_params import LIVE_MUSIC_PARAMS
     from pipelines.music.models import load_music_models
 
     from .rigs import music_rig
 
-    initial = initial_values(args, LIVE_MUSIC_PARAMS, LIVE_FLAGS)
+    initial = initial_values(args, LIVE_REGISTRIES["music"], PARAM_FLAGS["music"])
     models = on_backend(load_music_models(args.model), args)
     sink = open_output(OutputConfig(models.codec.sample_rate, device=args.device, device_rate=args.samplerate,
                                     blocksize=args.blocksize, latency=args.latency), null=args.null_audio)

@@ -6,14 +6,11 @@ import sys
 from pathlib import Path
 
 from .args import UsageError, add_param_flags, add_backend_args, on_backend
+from .catalog import LIVE_REGISTRIES, PARAM_FLAGS
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
-
-LIVE_VIDEO_FLAGS = ("steps", "strength", "seed", "velocity_scale", "detail", "steady")
 
 
 def add_live_video_sr_args(parser) -> None:
-    from pipelines.video_sr.params import VIDEO_SR_PARAMS
-
     src = parser.add_argument_group("source")
     src.add_argument("--source", default="testsrc2=size=320x180:rate=25",
                      help="video file (looped), camera device (e.g. /dev/video0 with --source-format v4l2) or an "
@@ -23,7 +20,7 @@ def add_live_video_sr_args(parser) -> None:
     src.add_argument("--no-loop", action="store_true", help="stop at the end of a file instead of starting over")
     parser.add_argument("--scale", type=int, choices=(2, 4), default=4, help="HR / LR per side (default 4)")
     parser.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
-    add_param_flags(parser, VIDEO_SR_PARAMS, LIVE_VIDEO_FLAGS)
+    add_param_flags(parser, LIVE_REGISTRIES["video-sr"], PARAM_FLAGS["video-sr"])
     parser.add_argument("--preview-hz", type=float, default=10.0, help="JPEG previews per second to the page")
     parser.add_argument("--preview-width", type=int, default=960, help="previews are scaled down to this width")
     add_backend_args(parser)
@@ -42,12 +39,11 @@ def run_live_video_sr(args) -> int:
     elif source_format is None and not Path(args.source).is_file():
         raise UsageError(f"--source: {args.source} is not a readable file (a device needs --source-format)")
     from pipelines.video_sr.checkpoint import load_video_sr
-    from pipelines.video_sr.params import VIDEO_SR_PARAMS
 
     from .rigs import video_sr_rig
 
     models = on_backend(load_video_sr(args.model, args.scale), args)
-    rig = video_sr_rig(models, args.source, initial=initial_values(args, VIDEO_SR_PARAMS, LIVE_VIDEO_FLAGS),
+    rig = video_sr_rig(models, args.source, initial=initial_values(args, LIVE_REGISTRIES["video-sr"], PARAM_FLAGS["video-sr"]),
                        source_format=source_format, loop=not args.no_loop, preview_hz=args.preview_hz,
                        preview_width=args.preview_width)
     fronts = start_frontends(args, rig)

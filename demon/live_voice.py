@@ -6,18 +6,14 @@ import sys
 from pathlib import Path
 
 from .args import UsageError, add_param_flags, add_backend_args, on_backend
+from .catalog import LIVE_REGISTRIES, PARAM_FLAGS
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
-
-LIVE_VOICE_FLAGS = ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms",
-                    "context_ms", "overlap_ms", "vad_db", "gain")
 
 
 def add_live_voice_args(parser) -> None:
-    from pipelines.voice.params import VOICE_PARAMS
-
     parser.add_argument("--target", type=Path, required=True, help="a few seconds of the target speaker")
     parser.add_argument("--model", type=Path, help="voice model folder (default: the house models)")
-    add_param_flags(parser, VOICE_PARAMS, LIVE_VOICE_FLAGS)
+    add_param_flags(parser, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"])
     audio = parser.add_argument_group("audio")
     audio.add_argument("--input-device", help="microphone (name or index; see `demon live music --list-devices`)")
     audio.add_argument("--output-device", help="speakers (name or index)")
@@ -43,7 +39,6 @@ def run_live_voice(args) -> int:
     from pipelines.audio_io import read_audio
     from pipelines.voice.checkpoint import load_voice
     from pipelines.voice.codec import SAMPLE_RATE
-    from pipelines.voice.params import VOICE_PARAMS
     from pipelines.voice.reference import speaker_embedding
 
     from .rigs import voice_rig
@@ -56,7 +51,7 @@ def run_live_voice(args) -> int:
         duplex = NullDuplex(config, read_audio(args.null_audio, config.device_rate or SAMPLE_RATE))
     else:
         duplex = SoundDeviceDuplex(config)
-    rig = voice_rig(models, speaker, duplex, initial=initial_values(args, VOICE_PARAMS, LIVE_VOICE_FLAGS))
+    rig = voice_rig(models, speaker, duplex, initial=initial_values(args, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"]))
     fronts = start_frontends(args, rig)
     print("converting: latency is reported on exit and over OSC (/demon/counters)", file=sys.stderr)
     return run_live(args, rig, fronts, rig.engine.run)

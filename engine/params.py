@@ -176,7 +176,10 @@ P, T = Propagation, ParamType
 CORE_PARAMS = Registry(
     (
         Param("guidance", T.FLOAT, 1.0, P.STEP, 0.0, 20.0, "x",
-              doc="classifier-free guidance scale; 1 runs the conditional branch alone"),
+              doc="guidance scale (of the rule guidance_rule names); 1 runs the conditional branch alone"),
+        Param("guidance_rule", T.CHOICE, "cfg", P.STEP, choices=("cfg", "apg"),
+              doc="how guidance combines the two halves: cfg (classifier-free) or apg (adaptive projected, "
+                  "ACE-Step's base models; momentum per slot)"),
         Param("velocity_scale", T.FLOAT, 1.0, P.STEP, 0.0, 2.0, "x",
               doc="scales the predicted velocity before each solver step"),
         Param("prompt_blend", T.FLOAT, 0.0, P.STEP, 0.0, 1.0,

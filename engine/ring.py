@@ -24,7 +24,7 @@ import torch
 from .admission import Admitter, RequestFactory
 from .denoiser import Denoiser
 from .errors import InputError
-from .guidance import CFG, Guidance
+from .guidance import Guidance, LiveGuidance
 from .request import Request
 from .retarget import PendingRetarget
 from .ring_outputs import Completion, RingCounters
@@ -53,7 +53,7 @@ class Ring:
         max_queue: int = 1024,
         trace_len: int = 4096,
         dtype: torch.dtype = torch.float32,
-        guidance: type[Guidance] = CFG,
+        guidance: type[Guidance] = LiveGuidance,
     ):
         self.denoiser = denoiser
         self.store = store if store is not None else StateStore()
@@ -77,7 +77,7 @@ class Ring:
         self.counters = RingCounters()
         self.last_error: InputError | None = None
         self.params = TickParamsReader(self.frames, len(self.latent_shape), frame_dim)
-        self.guidance = guidance(denoiser, self.capacity, self.latent_shape, dtype, null_cond)
+        self.guidance = guidance(denoiser, self.capacity, self.latent_shape, dtype, null_cond, frame_dim=frame_dim)
         self.rows = SlotRows(self.capacity, self.latent_shape, dtype, hooks=(self.guidance,))
         self.admission = Admitter(
             self.rows, self.latent_shape, depth=self.store.snapshot["depth"], check_cond=self.guidance.check_cond,

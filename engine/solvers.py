@@ -69,3 +69,38 @@ def sde_step(
 def cfg_combine(v_cond: torch.Tensor, v_null: torch.Tensor, guidance: float) -> torch.Tensor:
     """Classifier-free guidance: v_null + g * (v_cond - v_null); g = 1 returns v_cond's value."""
     return v_null + guidance * (v_cond - v_null)
+
+
+def apg_combine(
+    v_cond: torch.Tensor,
+    v_null: torch.Tensor,
+    guidance: float,
+    momentum: torch.Tensor,
+    *,
+    norm_dim: int,
+    beta: float = -0.75,
+    norm_threshold: float = 2.5,
+    eta: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive projected guidance as ACE-Step's pipeline applies it; returns (v, momentum').
+
+    m' = (v_cond - v_null) + beta * m          the rows' running difference (zeros at birth)
+    d  = m' * min(1, norm_threshold / |m'|)    |.| over `norm_dim` (time), per row and channel
+    d  = d_orth + eta * d_par                  parts across and along v_cond, split in float64
+    v  = v_cond + (guidance - 1) * d           g = 1 returns v_cond; the scale means what CFG's does
+
+    Every row is independent, so a slot's result does not depend on its neighbours; the
+    caller keeps m' for the row's next guided step.
+    """
+    new_momentum = (v_cond - v_null) + beta * momentum
+    diff = new_momentum
+    if norm_threshold > 0:
+        norm = diff.norm(p=2, dim=(norm_dim,), keepdim=True)
+        diff = diff * (norm_threshold / norm).clamp(max=1.0)
+    # the projection runs in float64, as the reference does, then returns to the rows' dtype
+    d64 = diff.double()
+    unit = torch.nn.functional.normalize(v_cond.double(), dim=(norm_dim,))
+    par64 = (d64 * unit).sum(dim=(norm_dim,), keepdim=True) * unit
+    orth = (d64 - par64).to(diff.dtype)
+    update = orth + eta * par64.to(diff.dtype)
+    return v_cond + (guidance - 1.0) * update, new_momentum

@@ -6,6 +6,7 @@ changes), so the tick, the solvers and the guidance read fields, not names.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import torch
@@ -14,11 +15,19 @@ from .curves import frame_view, resample_curve
 from .state import StepState
 
 
+class GuidanceRule(enum.Enum):
+    """How the conditional and null halves combine (the registry's `guidance_rule`)."""
+
+    CFG = "cfg"
+    APG = "apg"
+
+
 @dataclass(frozen=True)
 class TickParams:
     version: int  # the StepState version these came from
     depth: int
     guidance: float
+    guidance_rule: GuidanceRule  # how the two halves combine
     prompt_blend: float
     velocity_scale: float
     source_blend: torch.Tensor  # per-frame curve, shaped to broadcast over (B, *latent)
@@ -33,6 +42,7 @@ class TickParams:
             version=state.version,
             depth=state["depth"],
             guidance=state["guidance"],
+            guidance_rule=GuidanceRule(state["guidance_rule"]),
             prompt_blend=state["prompt_blend"],
             velocity_scale=state["velocity_scale"],
             source_blend=curve("source_blend"),

@@ -1,6 +1,7 @@
 """The command line: the demo runs end to end; bad input is one line and exit 2."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -83,3 +84,38 @@ def test_live_music_bad_flags_are_one_line_errors(argv, needle, tiny_models):
                            "--osc-port", "-1", "--run-seconds", "1", *argv], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_bad_preset_name_is_a_one_line_error(tiny_models):
+    proc = subprocess.run([sys.executable, "-m", "demon", "live", "music", "--model", str(tiny_models), "--null-audio",
+                           "--osc-port", "-1", "--run-seconds", "1", "--preset", "../etc/passwd"],
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("demon: error: --preset:"), proc.stderr
+
+
+def test_preset_then_flags_make_the_initial_values(tmp_path):
+    from controls.presets import PresetFolder
+    from demon.catalog import LIVE_REGISTRIES, PARAM_FLAGS
+    from demon.cli import build_parser
+    from demon.frontends import initial_values
+    from engine import StateStore
+
+    registry = LIVE_REGISTRIES["music"]
+    PresetFolder(tmp_path).save("verse", StateStore(registry, {"gain": 0.25, "bpm": 100.0}).snapshot)
+    args = build_parser().parse_args(["live", "music", "--presets", str(tmp_path), "--preset", "verse", "--bpm", "90"])
+    initial = initial_values(args, registry, PARAM_FLAGS["music"])
+    assert initial["gain"] == 0.25 and initial["bpm"] == 90.0
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_closed_stdout_ends_quietly(buffered):
+    """`demon params | head`: the reader goes away first; no traceback, the SIGPIPE status."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "demon", "params"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdout.close()  # before the child writes a line
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == ""

@@ -104,6 +104,18 @@ def test_depth_and_loop_length_changes_keep_every_admitted_slot(live, session):
     assert counters["rings"] == 2 and counters["completions"] > 4
 
 
+def test_sweeping_the_loop_length_keeps_few_rings_alive_and_discards_nothing(live, session):
+    alive = []
+    for seconds in (2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 2.5, 2.1):  # a performer sweeping the loop length
+        session.set("loop_seconds", seconds)
+        play(live, 0.4)
+        counters, totals = live.live_counters(), live.rings.totals()
+        assert counters["discarded_slots"] == 0 and counters["completions"] == totals.completed
+        assert totals.admitted == totals.completed + live.rings.occupied
+        alive.append(len(live.rings))
+    assert live.live_counters()["rings"] == 8 and max(alive) <= 3  # old lengths drain, then are retired
+
+
 def test_onsets_follow_the_propagation_classes(live, session):
     play(live, 1.0)
     before = live.store.snapshot.version

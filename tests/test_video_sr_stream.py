@@ -123,7 +123,7 @@ def test_a_live_step_change_keeps_in_flight_frames_and_their_order(model_dir):
     later = [a for t in sr.ring.trace for a in t.admitted if a.request_id > max(in_flight)]
     assert len(later) == 6 and all(a.steps == 1 for a in later)
     assert len(out) == 12 and sr.ring.counters.admitted == sr.ring.counters.completed == 12
-    assert not sr._done and not sr._frame_of and not sr._lr  # nothing held back: memory does not grow with the stream
+    assert sr._order.idle  # nothing held back: memory does not grow with the stream
 
 
 def _live_run(models, clip, name: str, value_at, **settings) -> tuple[StreamingSR, list]:

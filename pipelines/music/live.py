@@ -6,8 +6,9 @@ Two threads share the work (`run`), and neither drops any:
   about to be heard.
 (`step` does both on one thread, for deterministic tests.)
 
-Changing the loop length starts a ring of the new shape; the old ring admits nothing
-new but finishes (and plays) everything in flight. Shrinking the ring's depth
+Changing the loop length starts a ring of the new shape (a RingSet); the old ring
+admits nothing new but finishes (and plays) everything in flight, then is retired, so
+sweeping the loop length does not pile up rings. Shrinking the ring's depth
 compacts rows and drains the rest. So no admitted slot is ever discarded, and the
 `discarded_slots` counter measures it rather than assumes it.
 """
@@ -26,8 +27,10 @@ import torch
 
 from engine import InputError, Propagation, Ring, StateStore, StepState, request_from_state
 from engine.onsets import OnsetTracker
+from engine.ring_set import RingSet
 
 from ..ring_streams import slot_view
+from ..timings import p50_p99_ms, quantile
 from .codec import FRAME_RATE
 from .live_params import loop_frames
 from .models import MusicModels
@@ -48,7 +51,7 @@ class LiveCounters:
     completions: int = 0
     blocks: int = 0
     deadline_misses: int = 0  # blocks that took longer to decode than the audio buffered ahead of them
-    rings: int = 0  # rings created (one per loop length used)
+    rings: int = 0  # rings created (one per loop length change that found no live ring of that length)
     link_jumps: int = 0  # playhead moves onto Link's timeline
 
 
@@ -88,10 +91,10 @@ class LiveMusic:
         self._source_path = source
         self._source_cache: dict[int, torch.Tensor] = {}
         self._captions: collections.OrderedDict[str, torch.Tensor] = collections.OrderedDict()
-        self._rings: dict[int, Ring] = {}
+        self.rings = RingSet(self._new_ring)
         self.link: BeatClock | None = None  # bar-aligned loops lock to its beat
         self.taps: list = []  # callables(samples, sample_rate) given every output block (the web page's audio)
-        self.ring = self._ring_for(loop_frames(self.store.snapshot, FRAME_RATE))
+        self.rings.use(self._shape(self.store.snapshot)).factory = self._factory
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
 
     # ---- controls ----------------------------------------------------------------------
@@ -100,31 +103,28 @@ class LiveMusic:
         return {"seed": random.randrange(2**31 - 1)}  # published by the caller, like any change
 
     def reset_counters(self) -> None:
-        self.counters = LiveCounters(rings=len(self._rings))
+        self.counters = LiveCounters(rings=len(self.rings))
         self.tick_seconds.clear()
         self._recent_ticks.clear()
         self.player.superseded = 0
 
     # ---- rings and requests ----------------------------------------------------------------
 
-    def _ring_for(self, frames: int) -> Ring:
-        ring = self._rings.get(frames)
-        if ring is None:
-            cfg = self.models.transformer.config
-            null = {"text": null_caption(1)[0],
-                    "context": torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)}
-            ring = Ring(self.denoiser, (frames, self.codec.channels), store=self.store, null_cond=null,
-                        max_batch=self.max_batch)
-            self._rings[frames] = ring
-            self.counters.rings += 1
-        ring.factory = self._factory
-        return ring
+    @property
+    def ring(self) -> Ring:
+        """The ring of the current loop length (older ones may still be draining)."""
+        return self.rings.current
 
-    def _switch_length(self, state: StepState) -> None:
-        frames = loop_frames(state, FRAME_RATE)
-        if frames != self.ring.frames:
-            self.ring.factory = None  # it finishes what it holds, then idles
-            self.ring = self._ring_for(frames)
+    def _shape(self, state: StepState) -> tuple[int, int]:
+        return loop_frames(state, FRAME_RATE), self.codec.channels
+
+    def _new_ring(self, shape: tuple[int, ...]) -> Ring:
+        cfg = self.models.transformer.config
+        null = {"text": null_caption(1)[0],
+                "context": torch.zeros(shape[0], cfg.in_channels - cfg.audio_acoustic_hidden_dim)}
+        ring = Ring(self.denoiser, shape, store=self.store, null_cond=null, max_batch=self.max_batch)
+        self.counters.rings += 1
+        return ring
 
     def _caption(self, text: str) -> torch.Tensor:
         if text not in self._captions:
@@ -216,27 +216,24 @@ class LiveMusic:
             self.counters.link_jumps += 1
 
     def _tick(self) -> bool:
-        self._switch_length(self.store.snapshot)
-        rings = [r for r in self._rings.values() if r is self.ring or r.occupied or r.queued]
-        if not any(r.occupied or r.queued or r.factory for r in rings):
-            return False
+        self.rings.use(self._shape(self.store.snapshot))  # a new length: the old ring finishes what it holds
         t0 = time.perf_counter()
-        for ring in rings:
-            for completion in ring.tick():
-                self._complete(ring, completion)
+        if not self.rings.tick(self._complete):
+            return False
         seconds = time.perf_counter() - t0
         self.tick_seconds.append(seconds)
         self._recent_ticks.append(seconds)
-        self._slow_tick = sorted(self._recent_ticks)[int(0.99 * (len(self._recent_ticks) - 1))]
+        self._slow_tick = quantile(self._recent_ticks, 0.99)
         self.counters.ticks += 1
         return True
 
-    def _complete(self, ring: Ring, completion) -> None:
-        final_version = ring.trace.last().state_version
-        self._current_latent = completion.latent
-        z = self.codec.denormalize(completion.latent).T[None].contiguous()
-        self.player.offer(Loop(z, completion.request.params_version, final_version, completion.request.id))
-        self.counters.completions += 1
+    def _complete(self, ring: Ring, completions) -> None:
+        for completion in completions:
+            final_version = ring.trace.last().state_version
+            self._current_latent = completion.latent
+            z = self.codec.denormalize(completion.latent).T[None].contiguous()
+            self.player.offer(Loop(z, completion.request.params_version, final_version, completion.request.id))
+            self.counters.completions += 1
 
     def run(self, stop, status_every: float = 0.0, status_out=None) -> None:
         """Play until `stop` (a threading.Event) is set.
@@ -282,23 +279,21 @@ class LiveMusic:
 
     def live_counters(self) -> dict[str, Any]:
         """The counters, with tick p50/p99 over the last 256 ticks (cheap enough for 10 Hz polling)."""
-        ticks = sorted(self._recent_ticks)
-        pick = (lambda q: round(1000.0 * ticks[int(q * (len(ticks) - 1))], 1)) if ticks else (lambda q: None)
-        admitted = sum(r.counters.admitted for r in self._rings.values())
-        completed = sum(r.counters.completed for r in self._rings.values())
-        in_flight = sum(r.occupied for r in self._rings.values())
+        tick_p50_ms, tick_p99_ms = p50_p99_ms(self._recent_ticks)
+        totals = self.rings.totals()  # retired rings included
         counters = asdict(self.counters)
         counters.update(
-            discarded_slots=admitted - completed - in_flight,  # admitted work that neither finished nor is running
+            # admitted work that neither finished nor is running
+            discarded_slots=totals.admitted - totals.completed - self.rings.occupied,
             superseded=self.player.superseded,
             underflows=self.sink.underflows,
             device_rate=self.sink.device_rate,  # differs from the model's where the device's default was taken
             starved_blocks=self.sink.starved,
             ring_fill=f"{self.ring.occupied}/{self.ring.depth}",
             queued=self.ring.queued,
-            rejected_requests=sum(r.counters.rejected for r in self._rings.values()),
-            tick_p50_ms=pick(0.5),
-            tick_p99_ms=pick(0.99),
+            rejected_requests=totals.rejected,
+            tick_p50_ms=tick_p50_ms,
+            tick_p99_ms=tick_p99_ms,
             lead_s=round(self.sink.lead_s(), 3),
             onset_ms=self.onsets.onsets_ms(),
         )

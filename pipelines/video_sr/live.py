@@ -24,6 +24,7 @@ from engine import InputError, Propagation, StateStore
 from engine.onsets import OnsetTracker
 
 from ..ring_streams import slot_view
+from ..timings import p50_p99_ms
 from ..video_io import VideoReader
 from .checkpoint import VideoSRModels
 from .stream import StreamingSR
@@ -116,11 +117,11 @@ class LiveVideoSR:
 
     def live_counters(self) -> dict[str, Any]:
         times = sorted(self.frame_seconds)
-        pick = (lambda q: round(1000.0 * times[int(q * (len(times) - 1))], 1)) if times else (lambda q: None)
+        frame_p50_ms, frame_p99_ms = p50_p99_ms(times)
         ring = self.sr.ring
         counters = asdict(self.counters)
         counters.update(
-            frame_p50_ms=pick(0.5), frame_p99_ms=pick(0.99),
+            frame_p50_ms=frame_p50_ms, frame_p99_ms=frame_p99_ms,
             fps=round(1.0 / times[len(times) // 2], 2) if times else None,
             ring_fill=f"{ring.occupied}/{ring.depth}" if ring is not None else "0/0",
             onset_ms=self.onsets.onsets_ms(),

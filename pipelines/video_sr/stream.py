@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from engine import InputError, Ring, StateStore, request_from_state
 
-from ..ring_streams import depth_follows_steps
+from ..ring_streams import InOrder, depth_follows_steps
 from .checkpoint import VideoSRModels
 from .models import SRConfig, lookahead_frames
 from .motion import steady_blend, steady_clip
@@ -84,14 +84,19 @@ class StreamingSR:
         self.size: tuple[int, int] | None = None  # LR (height, width) of this stream
         self._up_state = None
         self._dec_state = None
-        self._frame_of: dict[int, int] = {}  # request id -> frame index
-        self._done: dict[int, tuple] = {}  # finished latents (and their versions) waiting for their turn
-        self._lr: dict[int, torch.Tensor] = {}  # LR frames in flight, by frame index
+        # frames in flight: each LR frame (its bicubic base) -> the finished latent and its versions
+        self._order: InOrder[torch.Tensor, tuple] = InOrder()
         self._last: torch.Tensor | None = None  # the previous HR frame out (float), for the steady blend
         # (request-class, step-class) StepState versions the newest output frame carries, for onsets
         self.carried: tuple[int, int] | None = None
-        self.frames_in = 0
-        self.frames_out = 0
+
+    @property
+    def frames_in(self) -> int:
+        return self._order.entered
+
+    @property
+    def frames_out(self) -> int:
+        return self._order.released
 
     # LR frames are padded (replicate) to what the upsampler's stride needs; outputs are cropped back.
     @property
@@ -106,13 +111,11 @@ class StreamingSR:
         with torch.inference_mode():
             z_up, self._up_state = self.models.upsampler(lr, self._up_state)
         z_up = z_up[0, :, 0].clone()  # (C, h, w), owned by the request
-        self._lr[self.frames_in] = lr  # for its bicubic base when it comes out
         depth_follows_steps(self.store)
         state = self.store.snapshot
         request = request_from_state(state, cond={"z_up": z_up}, source=z_up)
         self.ring.submit(request)
-        self._frame_of[request.id] = self.frames_in
-        self.frames_in += 1
+        self._order.awaits(self._order.enter(lr), request.id)  # lr: for its bicubic base when it comes out
         return self._collect(self.ring.tick())
 
     def flush(self) -> list[np.ndarray]:
@@ -149,22 +152,19 @@ class StreamingSR:
     def _collect(self, completions) -> list[np.ndarray]:
         last = self.ring.trace.last()
         for c in completions:
-            self._done[self._frame_of.pop(c.request.id)] = (c.latent, c.request.params_version,
-                                                            last.state_version if last else -1)
+            self._order.complete(c, (c.latent, c.request.params_version, last.state_version if last else -1))
         out = []
         # the decoder is causal with state: frames go through it strictly in order
-        while self.frames_out in self._done:
-            z, *versions = self._done.pop(self.frames_out)
+        for lr, (z, *versions) in self._order.release():
             self.carried = tuple(versions)
             h, w = self.size
             state = self.store.snapshot  # detail and steady are output-class: the next frame out uses them
             with torch.inference_mode():
                 y, self._dec_state = self.models.decoder(z[None, :, None], self._dec_state)
-                y = state["detail"] * y + bicubic(self._lr.pop(self.frames_out), self.scale)
+                y = state["detail"] * y + bicubic(lr, self.scale)
                 hr = y[:, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1)
                 if self._last is not None:
                     hr = steady_blend(self._last, hr, state["steady"])
                 self._last = hr  # kept even while steady is 0, so turning it up blends with the true last frame
                 out.append((hr[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy())
-            self.frames_out += 1
         return out

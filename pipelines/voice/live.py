@@ -71,7 +71,7 @@ class LiveVoice:
         return counters
 
     def view(self) -> dict[str, Any]:
-        return {"ring": {"depth": self.store.snapshot["depth"], "slots": slot_view(self.vc.rings.values())}}
+        return {"ring": {"depth": self.store.snapshot["depth"], "slots": slot_view(self.vc.rings)}}
 
     def status_line(self) -> str:
         c = self.live_counters()

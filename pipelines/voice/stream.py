@@ -9,7 +9,8 @@
 Each chunk is one slot of the ring; with k steps the ring holds k consecutive chunks
 at different steps (depth follows steps), and chunks leave in order. A change of
 chunk, context or crossfade size starts a ring of the new window shape at the next
-cut; the old ring finishes what it holds, so nothing in flight is dropped.
+cut (a RingSet); the old ring finishes what it holds, so nothing in flight is
+dropped, and is then retired.
 
 Latency (`latency()`), device excluded: the chunk (its last sample must arrive), plus
 the crossfade held back, plus the compute of a chunk; the look-ahead is 0 (the
@@ -28,8 +29,10 @@ import numpy as np
 import torch
 
 from engine import Ring, StateStore, request_from_state
+from engine.ring_set import RingSet
 
-from ..ring_streams import depth_follows_steps
+from ..ring_streams import InOrder, depth_follows_steps
+from ..timings import quantile
 from .checkpoint import VoiceModels
 from .codec import HOP, LOOKAHEAD_SAMPLES, SAMPLE_RATE
 from .params import VOICE_PARAMS
@@ -66,15 +69,11 @@ class StreamingVC:
         self.counters = VoiceCounters()
         self.watchdog = watchdog  # off for offline renders, where falling behind costs nothing
         self.compute_s: collections.deque[float] = collections.deque(maxlen=64)
-        self.rings: dict[int, Ring] = {}  # by window width (frames); an old one drains after a resize
+        self.rings = RingSet(self._new_ring)  # by window shape; an old one drains after a resize
         self._inbox = np.zeros(0, np.float32)
         max_context = int(VOICE_PARAMS["context_ms"].maximum) // FRAME_MS
         self._source = collections.deque(maxlen=max_context)  # recent normalised source frames (C,)
-        self._cuts: dict[int, tuple[_Cut, bool]] = {}  # chunk number -> (geometry, gated)
-        self._chunk_of: dict[int, int] = {}  # request id -> chunk number
-        self._done: dict[int, torch.Tensor] = {}  # chunk number -> converted window
-        self._next_cut = 0
-        self._next_out = 0
+        self._order: InOrder[tuple[_Cut, bool], torch.Tensor] = InOrder()  # chunks: (geometry, gated) -> window
         self._enc_state = None
         self._dec_state = None  # decoder state at the start of the held-back tail
         self._tail = np.zeros(0, np.float32)  # decoded samples held back for the next crossfade
@@ -106,8 +105,7 @@ class StreamingVC:
         everything in flight and the held-back tail."""
         pad = -self._inbox.size % (self._geometry().chunk * HOP) if self._inbox.size else 0
         out = [self.push(np.zeros(pad, np.float32))] if pad else []
-        for ring in list(self.rings.values()):
-            out += self._collect(ring.run_until_idle())
+        self.rings.drain(lambda ring, done: out.extend(self._collect(done)))
         out.append(self._tail)
         self._tail = np.zeros(0, np.float32)
         audio = np.concatenate(out)
@@ -159,51 +157,37 @@ class StreamingVC:
         context = list(self._source)[-cut.context :]
         window = torch.cat([torch.stack(context, dim=1), frames], dim=1)
         self._source.extend(frames.T)
-        number = self._next_cut
-        self._next_cut += 1
-        self._cuts[number] = (cut, gated)
+        number = self._order.enter((cut, gated))
         self._held = cut.crossfade
         self.counters.chunks += 1
         if gated:  # no conversion: the source goes to the decoder only to keep its state going
             self.counters.gated += 1
-            self._done[number] = window
+            self._order.finish(number, window)
             return
-        ring = self._ring(window.shape[1])
+        ring = self.rings.use((self.models.latent_mean.numel(), window.shape[1]))
         state = self.store.snapshot
         request = request_from_state(state, cond={"speaker": self.speaker}, source=window,
                                      seed=(state["seed"] + number) % 2**31)  # fresh noise every chunk
         ring.submit(request)
-        self._chunk_of[request.id] = number
+        self._order.awaits(number, request.id)
 
-    def _ring(self, width: int) -> Ring:
-        ring = self.rings.get(width)
-        if ring is None:
-            c = self.models.latent_mean.numel()
-            ring = Ring(self.denoiser, (c, width), store=self.store, frame_dim=1,
-                        null_cond={"speaker": torch.zeros_like(self.speaker)})
-            self.rings[width] = ring
-            self.counters.rings += 1
+    def _new_ring(self, shape: tuple[int, ...]) -> Ring:
+        ring = Ring(self.denoiser, shape, store=self.store, frame_dim=1,
+                    null_cond={"speaker": torch.zeros_like(self.speaker)})
+        self.counters.rings += 1
         return ring
 
     def _tick(self) -> list[np.ndarray]:
         depth_follows_steps(self.store)
-        out = []
-        for ring in list(self.rings.values()):
-            if ring.occupied or ring.queued:
-                out += self._collect(ring.tick())
+        out: list[np.ndarray] = []
+        self.rings.tick(lambda ring, done: out.extend(self._collect(done)))
         return out + self._collect([])
 
     def _collect(self, completions) -> list[np.ndarray]:
         for c in completions:
-            self._done[self._chunk_of.pop(c.request.id)] = c.latent
-        out = []
-        while self._next_out in self._done:  # the decoder is causal with state: strictly in order
-            number = self._next_out
-            window = self._done.pop(number)
-            cut, gated = self._cuts.pop(number)
-            out.append(self._decode(window, cut, silent=gated))
-            self._next_out += 1
-        return out
+            self._order.complete(c, c.latent)
+        # the decoder is causal with state: strictly in order
+        return [self._decode(window, cut, silent=gated) for (cut, gated), window in self._order.release()]
 
     def _decode(self, window: torch.Tensor, cut: _Cut, *, silent: bool) -> np.ndarray:
         """Decode [crossfade | chunk] frames from the state saved before the tail, crossfade
@@ -224,7 +208,7 @@ class StreamingVC:
 
     def _watchdog(self) -> None:
         budget = self._geometry().chunk * FRAME_MS / 1000.0
-        recent = sorted(self.compute_s)[int(0.9 * (len(self.compute_s) - 1))]
+        recent = quantile(self.compute_s, 0.9)
         limit = VOICE_PARAMS["chunk_ms"].maximum
         if len(self.compute_s) >= 8 and recent > WATCHDOG_SHARE * budget and self.store.snapshot["chunk_ms"] < limit:
             self.store.set("chunk_ms", self.store.snapshot["chunk_ms"] + FRAME_MS, clamp=True)
