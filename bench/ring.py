@@ -7,7 +7,7 @@ by side, in alternating rounds, the same kind of requests run one at a time thro
 plain Euler loop at batch 1. The ring runs twice: one denoiser call over the whole
 batch, and in chunks of the size `tune_max_batch` finds fastest per row.
 
-Prints JSON lines (DESIGN.md, "Measuring"):
+Prints JSON lines (../shared/DESIGN.md, "Measuring"):
   overhead_fraction   engine time / tick time (goal < 0.02 at depth 8)
   throughput_ratio    ring completions/s / one-at-a-time completions/s, equal steps
 """

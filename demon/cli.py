@@ -19,6 +19,7 @@ from .catalog import LIVE_REGISTRIES, PARAM_FLAGS, PIPELINES, house_specs
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
 from .live_voice import add_live_voice_args, run_live_voice
+from .song_flags import add_song_flags, read_lyrics, song_meta
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
 RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "guidance_rule", "shift", "solver", "source_blend",
@@ -45,7 +46,9 @@ def build_parser() -> Parser:
     music.add_argument("--seconds", type=float, default=30.0, help=f"length (0 < s <= {MAX_RENDER_SECONDS:g})")
     add_param_flags(music, CORE_PARAMS, RENDER_PARAMS)
     music.add_argument("--source", type=Path, help="audio file to start from (any format FFmpeg reads)")
-    music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
+    music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models); "
+                                                  "a complete folder's defaults fill what the flags leave unsaid")
+    add_song_flags(music)
     music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
     add_backend_args(music)
     music.set_defaults(run=_render_music)
@@ -187,6 +190,7 @@ def _render_music(args) -> int:
     params = param_values(args, CORE_PARAMS, RENDER_PARAMS)
     if args.source is None and params.get("strength", 1.0) < 1.0:
         raise UsageError("--strength: below 1 needs --source")
+    lyrics, meta = read_lyrics(args.lyrics), song_meta(args)
     from .progress import ProgressBar  # torch and diffusers load only for real work
     from pipelines.audio_io import write_audio
     from pipelines.music.models import load_music_models
@@ -194,12 +198,13 @@ def _render_music(args) -> int:
 
     start = time.perf_counter()
     models = on_backend(load_music_models(args.model), args)
-    job = MusicJob(args.prompt, args.seconds, params, args.source)
+    job = MusicJob(args.prompt, args.seconds, params, args.source, lyrics=lyrics, meta=meta)
     with ProgressBar() as bar:
         audio = render_music(models, job, bar.update)
     write_audio(args.out, audio, models.codec.sample_rate)
-    print(f"wrote {args.out} ({args.seconds:g} s at {models.codec.sample_rate} Hz) "
-          f"in {time.perf_counter() - start:.1f} s")
+    channels = "stereo" if models.codec.audio_channels == 2 else f"{models.codec.audio_channels} channels"
+    print(f"wrote {args.out} ({args.seconds:g} s at {models.codec.sample_rate} Hz"
+          f"{'' if models.codec.audio_channels == 1 else ', ' + channels}) in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -17,7 +17,7 @@ MAX_CURVE_POINTS = 4096
 
 
 class Propagation(enum.Enum):
-    """When a change to a parameter is heard (DESIGN.md, "Propagation classes")."""
+    """When a change to a parameter is heard (../shared/DESIGN.md, "Propagation classes")."""
 
     STEP = "step"  # read from StepState every solver step; onset next tick
     FRAME = "frame"  # per-frame curve read at the re-noise step; onset next tick

@@ -50,9 +50,13 @@ def read_audio(path: Path | str, sample_rate: int, max_seconds: float = MAX_READ
     return audio.astype(np.float32)
 
 
+LAYOUTS = {1: "mono", 2: "stereo"}
+
+
 def write_audio(path: Path | str, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write mono samples as wav or flac. The file appears under its name only when
-    complete: it is written to a temporary name in the same folder, then renamed."""
+    """Write samples as wav or flac: (samples,) mono, or (channels, samples) for one or
+    two channels. The file appears under its name only when complete: it is written to
+    a temporary name in the same folder, then renamed."""
     import av
 
     path = Path(path)
@@ -62,12 +66,19 @@ def write_audio(path: Path | str, audio: np.ndarray, sample_rate: int) -> Path:
         raise AudioFileError(f"{path}: unsupported output format (use {', '.join(WRITERS)})") from None
     if not path.parent.is_dir():
         raise AudioFileError(f"{path}: folder {path.parent} does not exist")
-    pcm = (np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+    audio = np.asarray(audio, dtype=np.float32)
+    planes = audio[None] if audio.ndim == 1 else audio
+    if planes.ndim != 2 or planes.shape[0] not in LAYOUTS:
+        raise AudioFileError(f"{path}: expected (samples,) or (1 or 2 channels, samples), got shape {audio.shape}")
+    layout = LAYOUTS[planes.shape[0]]
+    # packed s16: the channels interleaved frame by frame
+    pcm = (np.clip(planes, -1.0, 1.0) * 32767.0).astype(np.int16).T.reshape(-1)
+    step = planes.shape[0]
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=sample_rate, layout="mono")
-        block = 4096
+        stream = container.add_stream(codec, rate=sample_rate, layout=layout)
+        block = 4096 * step
         for i in range(0, pcm.size, block):
-            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + block], format=sample_format, layout="mono")
+            frame = av.AudioFrame.from_ndarray(pcm[None, i : i + block], format=sample_format, layout=layout)
             frame.sample_rate = sample_rate
             for packet in stream.encode(frame):
                 container.mux(packet)

@@ -69,6 +69,22 @@ def tiny_models(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def acestep_folders(tmp_path_factory):
+    """`acestep_folders(variant)`: a tiny complete ACE-Step 1.5 folder ("turbo" or "base"),
+    built offline on first use (tests/acestep_folder.py); read-only, copy it to change it."""
+    from acestep_folder import build_folder
+
+    built = {}
+
+    def folder(variant: str = "turbo"):
+        if variant not in built:
+            built[variant] = build_folder(tmp_path_factory.mktemp(f"acestep_{variant}"), variant)
+        return built[variant]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_video_sr(tmp_path_factory):
     """A randomly initialised video SR model folder (the code path of the house models)."""
     from pipelines.video_sr.checkpoint import save_scale

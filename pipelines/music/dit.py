@@ -9,7 +9,7 @@ import torch
 from engine import TorchDenoiser
 
 # A tiny configuration of the real architecture: 7.1M parameters at hidden 256 and
-# 6 layers (DESIGN.md, "Budgets"); 64 latent channels at 25 frames/s as in ACE-Step 1.5.
+# 6 layers (../shared/DESIGN.md, "Budgets"); 64 latent channels at 25 frames/s as in ACE-Step 1.5.
 TINY_DIT: Mapping[str, Any] = {
     "hidden_size": 256,
     "intermediate_size": 768,

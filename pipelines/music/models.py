@@ -1,14 +1,18 @@
-"""Loading the music models: the shipped house models or a real ACE-Step 1.5 folder.
+"""Loading the music models: a complete ACE-Step 1.5 folder, or the shipped house models.
 
-Both use the diffusers pipeline layout, read only from a local folder:
+A complete folder has `model_index.json` and every component of diffusers'
+AceStepPipeline (folder.py loads it): its text and condition encoders condition the
+DiT, its latents are raw VAE latents, and it carries its own defaults.
+
+The house layout (until the house models become a complete folder too) has only
 
     FOLDER/vae/config.json + diffusion_pytorch_model.safetensors          (AutoencoderOobleck)
     FOLDER/transformer/config.json + diffusion_pytorch_model.safetensors  (AceStepTransformer1DModel)
 
-House models also carry `house.json` beside each config (the card: metrics, training
-command, and for the VAE the latent statistics and the measured decoder halo). A real
-checkpoint has no card: its latents are used as they are and the halo is measured when
-it loads. A missing or wrong folder is a clear error, never a download.
+conditioned on MiniLM caption tokens (text.py), with `house.json` beside each config
+(the card: metrics, training command, and for the VAE the latent statistics and the
+measured decoder halo). `load_music_models` is the one place that tells them apart.
+A missing or wrong folder is a clear error, never a download.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from pathlib import Path
 
 import torch
@@ -29,9 +33,16 @@ from ..errors import ModelFolderError
 from .codec import codec_hop, decoder_fn, measure_geometry
 from .dit import dit_denoiser
 from .exports import music_decoder_spec, music_dit_spec
+from .text import WIDTH as CAPTION_WIDTH
+
+if TYPE_CHECKING:
+    from .conditioning import AceStepConditioner
+    from .folder import FolderDefaults
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "music"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
+# a folder holding any of these is a complete ACE-Step folder, never the house layout
+COMPLETE_ONLY = ("text_encoder", "condition_encoder", "tokenizer", "scheduler")
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,17 @@ class LatentCodec:
 
     @property
     def channels(self) -> int:
+        """Latent channels."""
         return int(self.vae.config.decoder_input_channels)
+
+    @property
+    def audio_channels(self) -> int:
+        return int(self.vae.config.audio_channels)
+
+    @property
+    def frame_rate(self) -> float:
+        """Latent frames per second, as AceStepPipeline computes it (sample rate / hop)."""
+        return self.sample_rate / self.geometry.hop
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         """(.., T, C) raw VAE latents -> the DiT's latent space."""
@@ -66,7 +87,9 @@ class MusicModels:
     transformer: torch.nn.Module
     card: dict
     denoiser: Denoiser | None = None  # the DiT on its backend (torch eager unless with_backend chose another)
-    decode: Callable | None = None  # (B, C, T) latents -> (B, 1, T * hop) samples; the VAE decoder unless swapped
+    decode: Callable | None = None  # (B, C, T) latents -> (B, audio channels, T * hop); the VAE decoder unless swapped
+    conditioner: AceStepConditioner | None = None  # a complete folder's; None: the house MiniLM captions
+    defaults: FolderDefaults | None = None  # a complete folder's; None: the registry's own
 
     def __post_init__(self) -> None:
         if self.denoiser is None:
@@ -135,10 +158,37 @@ def load_codec(folder: Path | str | None = None) -> LatentCodec:
 
 
 def load_music_models(folder: Path | str | None = None) -> MusicModels:
-    """The house models by default, or an ACE-Step 1.5 folder in diffusers layout."""
+    """The house models by default, or a complete ACE-Step 1.5 folder (with model_index.json)."""
+    folder = _folder(folder)
+    if (folder / "model_index.json").is_file():
+        return _complete_models(folder)
+    return _house_models(folder)
+
+
+def _complete_models(folder: Path) -> MusicModels:
+    from .conditioning import AceStepConditioner
+    from .folder import load_acestep_folder
+
+    parts = load_acestep_folder(folder)
+    vae = parts.vae
+    # raw latents are ACE-Step's own (no statistics to apply); the halo is measured
+    channels = int(vae.config.decoder_input_channels)
+    codec = LatentCodec(vae, measure_geometry(vae), torch.zeros(channels), torch.ones(channels), {})
+    conditioner = AceStepConditioner(parts.tokenizer, parts.text_encoder, parts.condition_encoder, codec.frame_rate)
+    card = {"variant": parts.variant, "folder": str(folder)}
+    return MusicModels(codec, parts.transformer, card, conditioner=conditioner, defaults=parts.defaults)
+
+
+def _house_models(folder: Path) -> MusicModels:
     from diffusers import AceStepTransformer1DModel
 
-    folder = _folder(folder)
+    complete = [part for part in COMPLETE_ONLY if (folder / part).is_dir()]
+    if complete:
+        raise ModelFolderError(f"model folder {folder}: model_index.json is missing, though it holds "
+                               f"{', '.join(complete)} of a complete ACE-Step folder")
+    if not (folder / "vae" / "config.json").is_file():
+        raise ModelFolderError(f"model folder {folder}: model_index.json is missing, and for the house layout "
+                               "vae/config.json is missing")
     codec = load_codec(folder)
     path = _check_part(folder, "transformer", "AceStepTransformer1DModel")
     dit = AceStepTransformer1DModel.from_pretrained(str(path), **_load_options()).eval()
@@ -147,6 +197,10 @@ def load_music_models(folder: Path | str | None = None) -> MusicModels:
             f"model folder {folder}: the transformer predicts {dit.config.audio_acoustic_hidden_dim} latent "
             f"channels but the VAE decodes {codec.channels}"
         )
+    width = dit.config.encoder_hidden_size or dit.config.hidden_size
+    if int(width) != CAPTION_WIDTH:
+        raise ModelFolderError(f"model folder {folder}: the transformer reads {width}-wide text but the house "
+                               f"layout conditions on {CAPTION_WIDTH}-wide MiniLM captions")
     return MusicModels(codec, dit, _card(path))
 
 
