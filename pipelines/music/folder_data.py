@@ -1,0 +1,132 @@
+"""Training data for the house folder: raw VAE latents and frozen text features, once.
+
+Each clip's caption is written into ACE-Step's prompt template four ways (with its
+metadata or N/A, for text-to-music or repaint) and run through the frozen MiniLM
+exactly as the pipeline runs it at inference: one caption, no padding, no attention
+mask. Captions of equal token length share a bucket, so a batch drawn from one
+bucket needs no padding and the condition encoder sees what it will see when it
+plays. The lyric strings (no lyrics, or "[inst]") go through the embedding table only.
+Everything is computed once (the encoders are frozen) and may be cached to a file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .codec import encode_mean
+from .corpus import load_split
+from .prompt import SongMeta, SongText, format_song
+
+VARIANTS = tuple((meta, task) for meta in (False, True) for task in ("text2music", "repaint"))
+LYRICS = ("", "[inst]")
+LANGUAGE = "en"
+TIME_SIGNATURE = "4"  # every corpus clip is in 4/4
+
+
+@dataclass(frozen=True)
+class Bucket:
+    clips: torch.Tensor  # (n,) clip indices
+    states: torch.Tensor  # (n, L, text width) float16 caption states
+
+
+@dataclass(frozen=True)
+class FolderData:
+    latents: torch.Tensor  # (N, T, A) raw VAE latents (means)
+    buckets: dict[tuple[bool, str], list[Bucket]]  # per (metadata?, task)
+    lyrics: dict[str, torch.Tensor]  # lyric text -> (1, Ll, text width) embeddings
+    rows: list[dict]
+    seconds: float
+
+
+def song_of(row: dict, seconds: float, with_meta: bool, task: str, lyrics: str = "") -> SongText:
+    meta = (SongMeta(LANGUAGE, int(row["tempo"]), f"{row['key']} {row['scale']}", TIME_SIGNATURE) if with_meta
+            else SongMeta(LANGUAGE))
+    return SongText(row["caption"], lyrics, seconds, meta, task)
+
+
+def encode_latents(vae, audio: np.ndarray, batch: int = 16, minutes: float | None = None) -> torch.Tensor:
+    """(N, samples) mono audio -> (n, T, A) raw latents: all N, or the first batches that
+    fit in `minutes` (the encoder is the slow part of preparing on a shared CPU)."""
+    out = []
+    channels = int(vae.config.audio_channels)
+    start = time.time()
+    for i in range(0, len(audio), batch):
+        if minutes is not None and out and time.time() - start > minutes * 60:
+            break
+        x = torch.from_numpy(audio[i : i + batch])[:, None].expand(-1, channels, -1)
+        out.append(encode_mean(vae, x).transpose(1, 2).clone())  # out of inference mode: autograd reads it
+        print(f"\rlatents {min(i + batch, len(audio))}/{len(audio)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return torch.cat(out)
+
+
+def caption_buckets(tokenizer, text_encoder, captions: list[str], batch: int = 64) -> list[Bucket]:
+    """Caption strings -> their last hidden states, grouped by token length (each group
+    runs unpadded, so every row equals a one-caption run)."""
+    ids = [tokenizer([c], return_tensors="pt").input_ids[0] for c in captions]
+    by_length: dict[int, list[int]] = {}
+    for i, row in enumerate(ids):
+        by_length.setdefault(len(row), []).append(i)
+    buckets = []
+    for length, members in sorted(by_length.items()):
+        states = []
+        for j in range(0, len(members), batch):
+            chunk = torch.stack([ids[k] for k in members[j : j + batch]])
+            with torch.no_grad():
+                states.append(text_encoder(input_ids=chunk).last_hidden_state.half())
+        buckets.append(Bucket(torch.tensor(members), torch.cat(states)))
+    return buckets
+
+
+def lyric_states(tokenizer, text_encoder, lyrics: str) -> torch.Tensor:
+    _, text = format_song(SongText("", lyrics, meta=SongMeta(LANGUAGE)))
+    ids = tokenizer([text], return_tensors="pt").input_ids
+    with torch.no_grad():
+        return text_encoder.get_input_embeddings()(ids).float()
+
+
+def prepare(data: Path, clips: int | None, vae, tokenizer, text_encoder,
+            encode_minutes: float | None = None) -> FolderData:
+    audio, rows = load_split(data, "train")
+    audio, rows = audio[:clips], rows[:clips]
+    seconds = audio.shape[1] / int(vae.config.sampling_rate)
+    latents = encode_latents(vae, audio, minutes=encode_minutes)
+    rows = rows[: len(latents)]
+    del audio
+    buckets = {}
+    for with_meta, task in VARIANTS:
+        captions = [format_song(song_of(r, seconds, with_meta, task))[0] for r in rows]
+        buckets[(with_meta, task)] = caption_buckets(tokenizer, text_encoder, captions)
+    lyrics = {text: lyric_states(tokenizer, text_encoder, text) for text in LYRICS}
+    return FolderData(latents, buckets, lyrics, rows, seconds)
+
+
+def load_or_prepare(cache: Path | None, data: Path, clips: int | None, vae, tokenizer, text_encoder,
+                    encode_minutes: float | None = None) -> FolderData:
+    """The prepared data, from `cache` when it was prepared from the same data and clip limit
+    (else prepared and saved there)."""
+    if cache is not None and cache.is_file():
+        saved = torch.load(cache, weights_only=False)
+        if saved["data"] == str(data) and saved["clips"] == clips:
+            return saved["prepared"]
+        print(f"{cache} holds other clips ({saved['data']}, {saved['clips']}); preparing afresh", file=sys.stderr)
+    prepared = prepare(data, clips, vae, tokenizer, text_encoder, encode_minutes)
+    if cache is not None:
+        torch.save({"data": str(data), "clips": clips, "prepared": prepared}, cache)
+    return prepared
+
+
+def draw(prepared: FolderData, with_meta: bool, task: str, batch: int, gen: torch.Generator):
+    """(clip indices (B,), caption states (B, L, W) float32) from one bucket, chosen in
+    proportion to its size, rows drawn with replacement."""
+    buckets = prepared.buckets[(with_meta, task)]
+    sizes = torch.tensor([len(b.clips) for b in buckets], dtype=torch.float)
+    bucket = buckets[int(torch.multinomial(sizes, 1, generator=gen))]
+    pick = torch.randint(0, len(bucket.clips), (batch,), generator=gen)
+    return bucket.clips[pick], bucket.states[pick].float()
