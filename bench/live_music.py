@@ -1,5 +1,8 @@
 """Live music under load: the house model, a 60 s loop, random control changes at 20 Hz.
 
+`--model DIR` plays another folder (a complete ACE-Step 1.5 folder starts from its own
+defaults, and a turbo one, whose guidance is in its weights, gets no guidance moves).
+
 For each depth, runs the live engine in real time into the clock-paced null sink
 (the same engine and output ring as `demon live music --null-audio`) while a
 control thread changes random parameters of every class through the control session.
@@ -29,11 +32,14 @@ CAPTIONS = ("lofi piano and drums, 84 bpm, A minor", "synth pop, 128 bpm, C majo
             "rock guitar and drums, 110 bpm, E minor", "acoustic folk, 96 bpm, G major")
 
 
-def random_change(rng: random.Random) -> dict:
+STEP_KNOBS = ("guidance", "prompt_blend", "velocity_scale")
+
+
+def random_change(rng: random.Random, step_knobs: tuple[str, ...] = STEP_KNOBS) -> dict:
     """One control move, as a performer's hands would make: mostly step-class, some requests."""
     kind = rng.random()
     if kind < 0.45:
-        return {rng.choice(("guidance", "prompt_blend", "velocity_scale")):
+        return {rng.choice(step_knobs):
                 rng.uniform(1.0, 4.0) if rng.random() < 0.4 else rng.uniform(0.0, 1.0) + 0.5}
     if kind < 0.6:
         return {rng.choice(("source_blend", "noise_injection")): [rng.random() for _ in range(4)]}
@@ -45,9 +51,13 @@ def random_change(rng: random.Random) -> dict:
 
 
 def run_depth(models, depth: int, args) -> dict:
-    sink = NullSink(OutputConfig(models.codec.sample_rate, buffer_seconds=20.0))
-    rig = music_rig(models, sink, initial={"depth": depth, "loop_seconds": args.loop_seconds, "steps": args.steps,
-                                           "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1], "guidance": 2.0},
+    sink = NullSink(OutputConfig(models.codec.sample_rate, buffer_seconds=20.0, channels=models.codec.audio_channels))
+    # a complete folder starts from its own defaults (turbo: no guidance); the house at guidance 2
+    defaults = models.defaults.params() if models.defaults is not None else {"guidance": 2.0}
+    distilled = models.defaults is not None and models.defaults.distilled
+    knobs = tuple(k for k in STEP_KNOBS if not (distilled and k == "guidance"))
+    rig = music_rig(models, sink, initial={**defaults, "depth": depth, "loop_seconds": args.loop_seconds,
+                                           "steps": args.steps, "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1]},
                     max_batch=args.max_batch)
     live = rig.engine
     stop = threading.Event()
@@ -58,7 +68,7 @@ def run_depth(models, depth: int, args) -> dict:
     changes = rejected = 0
     while time.perf_counter() - start < args.minutes * 60:
         try:
-            rig.session.update(random_change(rng), clamp=True)
+            rig.session.update(random_change(rng, knobs), clamp=True)
             changes += 1
         except Exception:  # noqa: BLE001 - counted; the generator only makes valid moves
             rejected += 1
@@ -103,7 +113,8 @@ def main() -> None:
         extra = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items() if k not in units}
         for metric, unit in units.items():
             emit("live_music", metric, result[metric], unit, depth=depth, loop_seconds=args.loop_seconds,
-                 minutes=args.minutes, **(extra if metric == "tick_p50_ms" else {}))
+                 minutes=args.minutes, **(extra if metric == "tick_p50_ms" else {}),
+                 **({"model": args.model} if args.model else {}))
 
 
 if __name__ == "__main__":

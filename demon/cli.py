@@ -15,16 +15,19 @@ from trt_builds.errors import BackendError
 from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
 
 from .args import Parser, UsageError, add_backend_args, add_param_flags, fail, on_backend, param_values
-from .catalog import LIVE_REGISTRIES, PARAM_FLAGS, PIPELINES, house_specs
+from .catalog import LIVE_REGISTRIES, PARAM_FLAGS, PIPELINES, house_specs, music_specs
+from .check_model import add_check_model_args, run_check_model
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
 from .live_voice import add_live_voice_args, run_live_voice
 from .song_flags import add_song_flags, read_lyrics, song_meta
+from .task_flags import add_task_flags, task_fields
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
 RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "guidance_rule", "shift", "solver", "source_blend",
                  "noise_injection")
 MAX_RENDER_SECONDS = 600.0
+DEFAULT_RENDER_SECONDS = 30.0
 OUTPUT_SUFFIXES = (".wav", ".flac")
 
 
@@ -43,12 +46,14 @@ def build_parser() -> Parser:
     kinds = render.add_subparsers(dest="kind", required=True, parser_class=Parser)
     music = kinds.add_parser("music", help="text-to-music, or audio-to-audio with --source")
     music.add_argument("--prompt", required=True, help='caption, e.g. "lofi piano and drums, 84 bpm, A minor"')
-    music.add_argument("--seconds", type=float, default=30.0, help=f"length (0 < s <= {MAX_RENDER_SECONDS:g})")
+    music.add_argument("--seconds", type=float, help=f"length (0 < s <= {MAX_RENDER_SECONDS:g}; default "
+                                                     f"{DEFAULT_RENDER_SECONDS:g}; repaint and cover keep the source's)")
     add_param_flags(music, CORE_PARAMS, RENDER_PARAMS)
     music.add_argument("--source", type=Path, help="audio file to start from (any format FFmpeg reads)")
     music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models); "
                                                   "a complete folder's defaults fill what the flags leave unsaid")
     add_song_flags(music)
+    add_task_flags(music)
     music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
     add_backend_args(music)
     music.set_defaults(run=_render_music)
@@ -83,11 +88,18 @@ def build_parser() -> Parser:
     live_voice.set_defaults(run=run_live_voice)
 
     build = sub.add_parser("build-trt", help="export the house models to ONNX and build their TensorRT engines (cached)")
-    build.add_argument("--pipelines", default=",".join(PIPELINES), help=f"comma-separated: {', '.join(PIPELINES)}")
+    build.add_argument("--pipelines", help=f"comma-separated: {', '.join(PIPELINES)} (default all; music with --model)")
+    build.add_argument("--model", type=Path, help="a music model folder (e.g. a complete ACE-Step 1.5 folder) instead "
+                                                  "of the house music models; only with the music pipeline")
     build.add_argument("--precision", choices=PRECISIONS, default="fp16", help="engine precision")
     build.add_argument("--onnx-only", action="store_true", help="export the ONNX files only (no GPU needed)")
     build.add_argument("--cache", type=Path, help="cache folder (default $DEMON_CACHE or ~/.cache/demon)")
     build.set_defaults(run=_build_trt)
+
+    check = sub.add_parser("check-model", help="say what a music model folder holds (components, widths, audio "
+                                               "format, tasks, defaults, weight memory) without running it")
+    add_check_model_args(check)
+    check.set_defaults(run=run_check_model)
 
     params = sub.add_parser("params", help="list a pipeline's parameters (also the OSC addresses /demon/<name>)")
     params.add_argument("--pipeline", choices=PIPELINES, default="music",
@@ -150,10 +162,17 @@ def _demo(args) -> int:
 
 
 def _build_trt(args) -> int:
-    which = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
+    if args.pipelines is None:
+        which = ("music",) if args.model is not None else PIPELINES
+    else:
+        which = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
     unknown = [p for p in which if p not in PIPELINES]
     if unknown or not which:
         raise UsageError(f"--pipelines: choose from {', '.join(PIPELINES)}, got {args.pipelines!r}")
+    if args.model is not None and which != ("music",):
+        raise UsageError(f"--model: a music model folder builds only the music pipeline, got --pipelines {args.pipelines}")
+    if args.model is not None and not args.model.is_dir():
+        raise UsageError(f"--model: folder {args.model} does not exist")
     from trt_builds.export import cached_export, default_cache
 
     cache = args.cache or default_cache()
@@ -161,7 +180,7 @@ def _build_trt(args) -> int:
         from trt_builds.tensorrt import cached_engine, require_gpu
 
         require_gpu("demon build-trt")  # before any export: no GPU is one line, not minutes of work first
-    for spec in house_specs(which):
+    for spec in (music_specs(args.model) if args.model is not None else house_specs(which)):
         start = time.perf_counter()
         print(f"{spec.name}: ONNX export, profiles {spec.profile_json()}", file=sys.stderr, flush=True)
         onnx_path = cached_export(spec, cache)
@@ -182,7 +201,7 @@ def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:
 
 
 def _render_music(args) -> int:
-    if not 0 < args.seconds <= MAX_RENDER_SECONDS:
+    if args.seconds is not None and not 0 < args.seconds <= MAX_RENDER_SECONDS:
         raise UsageError(f"--seconds: must lie in (0, {MAX_RENDER_SECONDS:g}], got {args.seconds:g}")
     _check_out(args.out, OUTPUT_SUFFIXES)
     if args.source is not None and not args.source.is_file():
@@ -190,7 +209,7 @@ def _render_music(args) -> int:
     params = param_values(args, CORE_PARAMS, RENDER_PARAMS)
     if args.source is None and params.get("strength", 1.0) < 1.0:
         raise UsageError("--strength: below 1 needs --source")
-    lyrics, meta = read_lyrics(args.lyrics), song_meta(args)
+    lyrics, meta, tasks = read_lyrics(args.lyrics), song_meta(args), task_fields(args)
     from .progress import ProgressBar  # torch and diffusers load only for real work
     from pipelines.audio_io import write_audio
     from pipelines.music.models import load_music_models
@@ -198,12 +217,13 @@ def _render_music(args) -> int:
 
     start = time.perf_counter()
     models = on_backend(load_music_models(args.model), args)
-    job = MusicJob(args.prompt, args.seconds, params, args.source, lyrics=lyrics, meta=meta)
+    seconds = args.seconds if args.seconds is not None or tasks["task"].needs_source else DEFAULT_RENDER_SECONDS
+    job = MusicJob(args.prompt, seconds, params, args.source, lyrics=lyrics, meta=meta, **tasks)
     with ProgressBar() as bar:
         audio = render_music(models, job, bar.update)
     write_audio(args.out, audio, models.codec.sample_rate)
     channels = "stereo" if models.codec.audio_channels == 2 else f"{models.codec.audio_channels} channels"
-    print(f"wrote {args.out} ({args.seconds:g} s at {models.codec.sample_rate} Hz"
+    print(f"wrote {args.out} ({audio.shape[-1] / models.codec.sample_rate:g} s at {models.codec.sample_rate} Hz"
           f"{'' if models.codec.audio_channels == 1 else ', ' + channels}) in {time.perf_counter() - start:.1f} s")
     return 0
 

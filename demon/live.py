@@ -8,11 +8,14 @@ from pathlib import Path
 from .args import UsageError, add_backend_args, add_param_flags, on_backend
 from .catalog import LIVE_REGISTRIES, PARAM_FLAGS
 from .frontends import add_frontend_args, check_frontend_args, initial_values, run_live, start_frontends
+from .song_flags import read_lyrics
 
 
 def add_live_music_args(parser) -> None:
     add_param_flags(parser, LIVE_REGISTRIES["music"], PARAM_FLAGS["music"])
     parser.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
+    parser.add_argument("--lyrics", type=Path, help="UTF-8 text file of lyrics, e.g. [verse] lines (a complete "
+                        "folder's; default none; live as the lyrics parameter)")
     parser.add_argument("--source", type=Path, help="audio file that requests with strength < 1 start from "
                         "(default: the loop now playing)")
     out = parser.add_argument_group("audio output")
@@ -74,9 +77,13 @@ def run_live_music(args) -> int:
     from .rigs import music_rig
 
     initial = initial_values(args, LIVE_REGISTRIES["music"], PARAM_FLAGS["music"])
+    if args.lyrics is not None:
+        initial["lyrics"] = read_lyrics(args.lyrics)
     models = on_backend(load_music_models(args.model), args)
+    # the model's own format: 48 kHz stereo for ACE-Step 1.5
     sink = open_output(OutputConfig(models.codec.sample_rate, device=args.device, device_rate=args.samplerate,
-                                    blocksize=args.blocksize, latency=args.latency), null=args.null_audio)
+                                    blocksize=args.blocksize, latency=args.latency,
+                                    channels=models.codec.audio_channels), null=args.null_audio)
     rig = music_rig(models, sink, initial=initial, source=args.source, max_batch=args.max_batch)
     live = rig.engine
 

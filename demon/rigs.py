@@ -48,8 +48,10 @@ def music_rig(models, sink, *, initial: Mapping[str, Any] | None = None, source:
               max_batch: int | None = None) -> Rig:
     from pipelines.music.live import LiveMusic
     from pipelines.music.live_params import LIVE_MUSIC_PARAMS
+    from pipelines.music.render import folder_params
 
-    store, onsets = StateStore(LIVE_MUSIC_PARAMS, initial), OnsetTracker()
+    # a complete folder's own defaults (steps, shift, guidance and its rule) under the preset and flags
+    store, onsets = StateStore(LIVE_MUSIC_PARAMS, folder_params(models, dict(initial or {}))), OnsetTracker()
     engine = LiveMusic(models, sink, store, onsets, source=source, max_batch=max_batch)
     return Rig(engine, ControlSession(store, engine.triggers, onsets))
 

@@ -1,7 +1,10 @@
 """Rings kept by latent shape: a new shape starts a new ring while the older ones drain.
 
 A stream whose window can change shape live (a loop length, a chunk size) runs one
-Ring per shape, since a ring's rows are preallocated at one shape. New work goes to
+Ring per shape, since a ring's rows are preallocated at one shape. A ring's key is
+that shape, or the shape followed by whatever else fixes its buffers (the length of
+a conditioning sequence, which the guidance stores per row): the maker reads it.
+New work goes to
 the current ring; an older ring admits nothing more (its request factory moves to
 the current one) but finishes what it holds, so nothing in flight is dropped. Once
 an older ring holds nothing it is retired: dropped, its counters added to the
@@ -22,31 +25,32 @@ Collect = Callable[[Ring, list[Completion]], None]
 
 class RingSet:
     def __init__(self, make: Callable[[tuple[int, ...]], Ring]):
-        self._make = make  # a new ring of the given latent shape
+        self._make = make  # a new ring of the given key (its latent shape, and what else fixes it)
         self.current: Ring | None = None
-        # (live rings, counters summed over the retired ones), replaced whole: a reader on
-        # another thread (counters, the page's view) sees every ring counted exactly once
-        self._state: tuple[tuple[Ring, ...], RingCounters] = ((), RingCounters())
+        self.key: tuple[int, ...] | None = None  # the current ring's
+        # (live rings with their keys, counters summed over the retired ones), replaced whole:
+        # a reader on another thread (counters, the page's view) sees every ring counted once
+        self._state: tuple[tuple[tuple[tuple[int, ...], Ring], ...], RingCounters] = ((), RingCounters())
 
-    def use(self, shape: tuple[int, ...]) -> Ring:
-        """The ring new work of `shape` goes to: the live ring of that shape, or a new one."""
-        shape = tuple(int(n) for n in shape)
+    def use(self, key: tuple[int, ...]) -> Ring:
+        """The ring new work of `key` goes to: the live ring of that key, or a new one."""
+        key = tuple(int(n) for n in key)
         old = self.current
-        if old is not None and old.latent_shape == shape:
+        if old is not None and self.key == key:
             return old
         rings, retired = self._state
-        ring = next((r for r in rings if r.latent_shape == shape), None)
+        ring = next((r for k, r in rings if k == key), None)
         if ring is None:
-            ring = self._make(shape)
-            self._state = (rings + (ring,), retired)
+            ring = self._make(key)
+            self._state = (rings + ((key, ring),), retired)
         if old is not None:
             ring.factory, old.factory = old.factory, None
-        self.current = ring
+        self.current, self.key = ring, key
         return ring
 
     def busy(self) -> list[Ring]:
         """The rings with work: slots in flight, requests queued, or a factory to draw from."""
-        return [r for r in self._state[0] if r.occupied or r.queued or r.factory is not None]
+        return [r for r in self if r.occupied or r.queued or r.factory is not None]
 
     def tick(self, collect: Collect) -> bool:
         """Tick every busy ring, oldest first, handing its completions to `collect` before
@@ -59,15 +63,15 @@ class RingSet:
 
     def drain(self, collect: Collect) -> None:
         """Run every ring until it holds nothing (the end of a stream)."""
-        for ring in self._state[0]:
+        for ring in self:
             collect(ring, ring.run_until_idle())
         self._retire()
 
     def _retire(self) -> None:
         rings, retired = self._state
-        gone = [r for r in rings if r is not self.current and not (r.occupied or r.queued)]
+        gone = [r for _, r in rings if r is not self.current and not (r.occupied or r.queued)]
         if gone:
-            keep = tuple(r for r in rings if all(r is not g for g in gone))
+            keep = tuple((k, r) for k, r in rings if all(r is not g for g in gone))
             self._state = (keep, summed(retired, *(r.counters for r in gone)))
 
     # ---- what front-ends read ----------------------------------------------------------
@@ -75,14 +79,14 @@ class RingSet:
     def totals(self) -> RingCounters:
         """Every counter summed over all the rings this set has run, retired ones included."""
         rings, retired = self._state
-        return summed(retired, *(r.counters for r in rings))
+        return summed(retired, *(r.counters for _, r in rings))
 
     @property
     def occupied(self) -> int:
-        return sum(r.occupied for r in self._state[0])
+        return sum(r.occupied for r in self)
 
     def __iter__(self) -> Iterator[Ring]:
-        return iter(self._state[0])
+        return iter([r for _, r in self._state[0]])
 
     def __len__(self) -> int:
         return len(self._state[0])

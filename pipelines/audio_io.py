@@ -18,14 +18,46 @@ class AudioFileError(MediaFileError):
     """An audio file that cannot be read or written, with the reason."""
 
 
-def read_audio(path: Path | str, sample_rate: int, max_seconds: float = MAX_READ_SECONDS) -> np.ndarray:
-    """Mono float32 samples at `sample_rate` from any file PyAV can decode."""
+def read_audio(path: Path | str, sample_rate: int, max_seconds: float = MAX_READ_SECONDS,
+               channels: int = 1) -> np.ndarray:
+    """Float32 samples at `sample_rate` from any file PyAV can decode: (samples,) mixed
+    down to mono by default, or (channels, samples) for a model of `channels` (1 or 2).
+    A mono file is heard at full level on every channel; a file of more channels is
+    mixed by FFmpeg's standard matrix."""
     import av
 
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path}: no such file")
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    if channels not in LAYOUTS:
+        raise AudioFileError(f"{path}: cannot read as {channels} channels (1 or 2)")
+    if channels == 1:
+        return _decode(path, av.AudioResampler(format="flt", layout="mono", rate=sample_rate), sample_rate,
+                       max_seconds).reshape(-1)
+    if _file_channels(path) == 1:
+        mono = _decode(path, av.AudioResampler(format="flt", layout="mono", rate=sample_rate), sample_rate,
+                       max_seconds)
+        return np.repeat(mono, channels, axis=0)
+    resampler = av.AudioResampler(format="fltp", layout=LAYOUTS[channels], rate=sample_rate)
+    return _decode(path, resampler, sample_rate, max_seconds)
+
+
+def _file_channels(path: Path) -> int:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioFileError(f"{path}: no audio stream")
+            return int(container.streams.audio[0].codec_context.channels)
+    except av.FFmpegError as err:
+        raise AudioFileError(f"{path}: cannot decode audio ({err})") from None
+
+
+def _decode(path: Path, resampler, sample_rate: int, max_seconds: float) -> np.ndarray:
+    """(planes, samples) through `resampler`: one plane for packed or mono output."""
+    import av
+
     chunks: list[np.ndarray] = []
     limit = int(max_seconds * sample_rate)
     try:
@@ -35,14 +67,14 @@ def read_audio(path: Path | str, sample_rate: int, max_seconds: float = MAX_READ
             stream = container.streams.audio[0]
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-                if sum(c.size for c in chunks) > limit:
+                    chunks.append(out.to_ndarray())
+                if sum(c.shape[-1] for c in chunks) > limit:
                     raise AudioFileError(f"{path}: longer than {max_seconds:g} s")
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(out.to_ndarray())
     except av.FFmpegError as err:
         raise AudioFileError(f"{path}: cannot decode audio ({err})") from None
-    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    audio = np.concatenate(chunks, axis=-1) if chunks else np.zeros((1, 0), np.float32)
     if audio.size == 0:
         raise AudioFileError(f"{path}: no audio samples")
     if not np.isfinite(audio).all():

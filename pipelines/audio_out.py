@@ -13,6 +13,7 @@ import numpy as np
 
 from engine import InputError
 
+from .audio_io import LAYOUTS
 from .sample_ring import SampleRing
 
 
@@ -28,24 +29,31 @@ class OutputConfig:
 
 
 class Resampler:
-    """Streaming rate conversion through FFmpeg's swresample (PyAV); keeps its filter state."""
+    """Streaming rate conversion through FFmpeg's swresample (PyAV); keeps its filter state.
 
-    def __init__(self, src_rate: int, dst_rate: int):
+    Takes and gives (n,) mono samples, or (n, channels) frames for more channels."""
+
+    def __init__(self, src_rate: int, dst_rate: int, channels: int = 1):
         import av
 
-        self.src_rate, self.dst_rate = src_rate, dst_rate
+        self.src_rate, self.dst_rate, self.channels = src_rate, dst_rate, channels
         self._av = av
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=dst_rate)
+        if channels not in LAYOUTS:
+            raise InputError("channels", f"audio output plays 1 or 2 channels, got {channels}")
+        self._layout = LAYOUTS[channels]
+        self._resampler = av.AudioResampler(format="flt", layout=self._layout, rate=dst_rate)
         self._pts = 0
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        frame = self._av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, np.float32)[None], format="flt",
-                                                 layout="mono")
+        # packed float: one row of interleaved frames
+        data = np.ascontiguousarray(samples, np.float32).reshape(1, -1)
+        frame = self._av.AudioFrame.from_ndarray(data, format="flt", layout=self._layout)
         frame.sample_rate = self.src_rate
         frame.pts = self._pts
         self._pts += len(samples)
-        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+        shape = (-1,) if self.channels == 1 else (-1, self.channels)
+        out = [f.to_ndarray().reshape(shape) for f in self._resampler.resample(frame)]
+        return np.concatenate(out) if out else np.zeros((0, *shape[1:]), np.float32)
 
 
 def say_default_rate(what: str, engine_rate: int, device_rate: int) -> None:
@@ -74,13 +82,15 @@ class _Sink:
         self.config = config
         self.device_rate = device_rate
         self.ring = SampleRing(int(config.buffer_seconds * device_rate), config.channels)
-        self.resampler = Resampler(config.samplerate, device_rate) if device_rate != config.samplerate else None
+        self.resampler = (Resampler(config.samplerate, device_rate, config.channels)
+                          if device_rate != config.samplerate else None)
         self.underflows = 0  # PortAudio's output-underflow flags (device-level underruns)
         self.played = 0  # blocks handed to the device
         self.latency_s = 0.0
 
     def write(self, samples: np.ndarray) -> int:
-        """Queue engine-rate samples; returns engine-rate samples accepted (all or none)."""
+        """Queue engine-rate samples, (n,) or (n, channels); returns engine-rate frames
+        accepted (all or none)."""
         data = self.resampler(samples) if self.resampler is not None else samples
         if len(data) > self.ring.free():
             return 0

@@ -78,3 +78,20 @@ def build_folder(root: Path | str, variant: str = "turbo", seed: int = 0) -> Pat
     root = Path(root)
     build_pipeline(variant, seed).save_pretrained(str(root), safe_serialization=True)
     return root
+
+
+def without_audio_tokens(folder: Path | str) -> Path:
+    """Turn a (copied) folder into one without audio_tokenizer and audio_token_detokenizer:
+    their subfolders and their model_index.json entries removed, as a folder converted
+    from a checkpoint without them would be."""
+    import json
+    import shutil
+
+    folder = Path(folder)
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text())
+    for part in ("audio_tokenizer", "audio_token_detokenizer"):
+        shutil.rmtree(folder / part)
+        index.pop(part)
+    index_path.write_text(json.dumps(index, indent=2))
+    return folder

@@ -298,3 +298,41 @@ def test_engine_cache_says_why_it_skips_an_entry(tmp_path):
     assert cache.lookup(key) is None and "does not match" in said[-1]
     cache.paths(key)[1].unlink()
     assert cache.lookup(key) is None and "no sidecar" in said[-1]
+
+
+def test_a_complete_folders_dit_exports_for_song_length_conditions(acestep_folders, tmp_path):
+    """A complete folder's DiT cross-attends to lyrics, a timbre token and the caption (225 tokens
+    for a short prompt here, far past the house's 64 caption tokens): its export's token profile
+    reaches the conditioner's longest sequence, and a render on ORT gives eager's latents."""
+    from pipelines.music.models import load_music_models
+    from pipelines.music.render import MusicJob, conditions, generate_latents, job_frames
+    from trt_builds.bundle import with_backend
+
+    models = load_music_models(acestep_folders("turbo"))
+    spec = models.export_spec()
+    assert spec.profiles["tokens"].max == models.conditioner.max_tokens == 2048 + 1 + 256
+    job = MusicJob("A calm piano piece with soft strings", 1.0, {"seed": 5},
+                   lyrics="[verse]\nSoft notes in the morning\n[chorus]\nLa la la")
+    cond, _ = conditions(models, job, job_frames(models, job.seconds))
+    assert 64 < cond["text"].shape[0] <= spec.profiles["tokens"].max
+    ort = with_backend(models, Backend.ORT, cache=tmp_path, threads=1)
+    assert isinstance(ort.denoiser, OrtDenoiser)
+    eager, got = generate_latents(models, job), generate_latents(ort, job)
+    diff = float((got - eager).abs().max())
+    print(f"complete turbo folder, 8 steps: max |ort - eager| = {diff:.3g}")
+    assert got.shape == eager.shape == (25, 8)
+    assert diff <= TOL * max(1.0, float(eager.abs().max()))
+
+
+def test_build_trt_exports_a_complete_folder(acestep_folders, tmp_path, capsys):
+    """`demon build-trt --model DIR --onnx-only` exports that folder's music parts (not the house's),
+    with the song-length token profile; --model with another pipeline is one line and exit 2."""
+    from demon.cli import main
+
+    cache = tmp_path / "cache"
+    assert main(["build-trt", "--model", str(acestep_folders("turbo")), "--onnx-only", "--cache", str(cache)]) == 0
+    assert sorted(p.name.split("-")[0] for p in (cache / "onnx").glob("*.onnx")) == ["music_dit", "music_vae_decoder"]
+    assert "'tokens': [1, 512, 2305]" in capsys.readouterr().err
+    for argv in (["--pipelines", "video-sr"], ["--pipelines", "music,voice"]):
+        assert main(["build-trt", "--model", str(acestep_folders("turbo")), "--onnx-only", *argv]) == 2
+        assert capsys.readouterr().err.startswith("demon: error: --model: a music model folder builds only the music")

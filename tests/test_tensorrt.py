@@ -84,3 +84,35 @@ def test_tensorrt_denoiser_runs_the_ring(converter_spec, tmp_path):
     a = run_alone(eager, request, tuple(x.shape[1:]), depth=2, state=state, frame_dim=1)
     b = run_alone(trt, request, tuple(x.shape[1:]), depth=2, state=state, frame_dim=1)
     assert float((a.latent - b.latent).abs().max()) < 1e-2
+
+
+@pytest.fixture(scope="module")
+def acestep_turbo(acestep_folders):
+    from pipelines.music.models import load_music_models
+
+    return load_music_models(acestep_folders("turbo"))
+
+
+def test_complete_folder_transformer_engine_and_render(acestep_turbo, tmp_path):
+    """The complete folder's DiT builds with its song-length token profile; the engine matches
+    torch from one token up to the profile's longest sequence, and a render on it gives eager's
+    latents."""
+    from pipelines.music.render import MusicJob, generate_latents
+    from trt_builds.backends import Backend
+    from trt_builds.bundle import with_backend
+    from trt_builds.tensorrt import TrtPart
+
+    spec = acestep_turbo.export_spec()
+    longest = spec.profiles["tokens"].max
+    part = TrtPart(spec, tmp_path, precision="fp32")
+    for sizes in ({"batch": 1, "frames": 16, "tokens": 1}, {"batch": 3, "frames": 50, "tokens": 225},
+                  {"batch": 2, "frames": 100, "tokens": longest}):
+        inputs = spec.make_inputs(sizes)
+        with torch.no_grad():
+            ref = spec.module(*inputs)
+        (got,) = part(*_cuda(inputs))
+        assert float((got.cpu() - ref).abs().max()) < 1e-3, sizes
+    job = MusicJob("A calm piano piece", 1.0, {"seed": 5}, lyrics="[verse]\nSoft notes")
+    trt = with_backend(acestep_turbo, Backend.TENSORRT, cache=tmp_path, precision="fp32")
+    a, b = generate_latents(acestep_turbo, job), generate_latents(trt, job)
+    assert float((a - b).abs().max()) < 1e-2

@@ -2,8 +2,9 @@
 
 Text frames carry JSON control messages, validated by the parameter registry through
 the control session; every bad message gets an error frame back and changes nothing.
-Binary frames carry media to the page: b"A" + uint32 rate + int16 PCM (audio), b"V" +
-JPEG (video previews). State goes to every client at a bounded rate. Each client has
+Binary frames carry media to the page: b"A" + uint32 rate + uint16 channels + int16
+PCM, frames interleaved (audio, in the model's own format: 48 kHz stereo for ACE-Step
+1.5), b"V" + JPEG (video previews). State goes to every client at a bounded rate. Each client has
 a bounded outgoing queue: a slow client loses frames (counted), it never grows a queue.
 
 Safety: binds 127.0.0.1 unless told otherwise, and then a token is required (one is
@@ -191,8 +192,10 @@ class WebServer(ServerThread):
     # ---- media from the engine (any thread) --------------------------------------------------
 
     def audio(self, samples: np.ndarray, sample_rate: int) -> None:
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        self._from_thread(b"A" + struct.pack("<I", sample_rate) + pcm)
+        """(n,) mono samples or (n, channels) frames, sent as they are."""
+        channels = 1 if samples.ndim == 1 else samples.shape[1]
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()  # row-major: interleaved
+        self._from_thread(audio_header(sample_rate, channels) + pcm)
 
     def video(self, jpeg: bytes) -> None:
         self._from_thread(b"V" + jpeg)
@@ -256,6 +259,11 @@ class WebServer(ServerThread):
 
     def _preset_names(self) -> list[str]:
         return PresetFolder(self.config.presets).names() if self.config.presets is not None else []
+
+
+def audio_header(sample_rate: int, channels: int) -> bytes:
+    """What precedes an audio frame's PCM (app.js reads it)."""
+    return b"A" + struct.pack("<IH", sample_rate, channels)
 
 
 def _static_allowlist(root: Path) -> dict[str, bytes]:

@@ -179,7 +179,7 @@ def is_turbo(transformer_config: Mapping[str, Any]) -> bool:
 # ---- loading ---------------------------------------------------------------------------------
 
 
-def _component_class(folder: Path, part: str, library: str, cls: str):
+def component_class(folder: Path, part: str, library: str, cls: str):
     import diffusers
     import diffusers.pipelines.ace_step as ace_step
     import transformers
@@ -195,7 +195,7 @@ def _component_class(folder: Path, part: str, library: str, cls: str):
 
 
 def _load(folder: Path, part: str, library: str, cls: str):
-    found = _component_class(folder, part, library, cls)
+    found = component_class(folder, part, library, cls)
     path = str(folder / part)
     try:
         if part == "tokenizer":
@@ -211,9 +211,9 @@ def _load(folder: Path, part: str, library: str, cls: str):
         raise ModelFolderError(f"model folder {folder}: {part} does not load ({reason})") from None
 
 
-def load_acestep_folder(folder: Path | str) -> AceStepFolder:
-    """Every component of a complete ACE-Step 1.5 folder, checked, on the CPU in float32."""
-    folder = Path(folder)
+def checked_configs(folder: Path) -> tuple[dict[str, tuple[str, str]], dict[str, dict]]:
+    """(component -> (library, class), component -> config) of a complete folder, checked
+    against each other and for safetensors weights, before any weight is read."""
     if not folder.is_dir():
         raise ModelFolderError(f"model folder {folder} does not exist")
     parts = read_index(folder)
@@ -224,6 +224,13 @@ def load_acestep_folder(folder: Path | str) -> AceStepFolder:
     problem = width_problem(configs) or scheduler_problem(configs["scheduler"])
     if problem:
         raise ModelFolderError(f"model folder {folder}: {problem}")
+    return parts, configs
+
+
+def load_acestep_folder(folder: Path | str) -> AceStepFolder:
+    """Every component of a complete ACE-Step 1.5 folder, checked, on the CPU in float32."""
+    folder = Path(folder)
+    parts, configs = checked_configs(folder)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
 

@@ -6,11 +6,17 @@ Two threads share the work (`run`), and neither drops any:
   about to be heard.
 (`step` does both on one thread, for deterministic tests.)
 
-Changing the loop length starts a ring of the new shape (a RingSet); the old ring
-admits nothing new but finishes (and plays) everything in flight, then is retired, so
-sweeping the loop length does not pile up rings. Shrinking the ring's depth
+Changing the loop length starts a ring of the new shape (a RingSet), and so does a
+prompt whose conditioning sequence has a new length (a complete ACE-Step folder's
+length follows its token counts; live_conditioning.py); the old ring admits nothing
+new but finishes (and plays) everything in flight, then is retired, so sweeping the
+loop length or typing prompts does not pile up rings. Shrinking the ring's depth
 compacts rows and drains the rest. So no admitted slot is ever discarded, and the
 `discarded_slots` counter measures it rather than assumes it.
+
+Audio is the model's own format end to end: its sample rate and channels (48 kHz
+stereo for ACE-Step 1.5) from the decode windows through the crossfade to the sink
+and the taps (the web page), at the fixed `gain`, never normalised per block.
 """
 
 from __future__ import annotations
@@ -31,17 +37,15 @@ from engine.ring_set import RingSet
 
 from ..ring_streams import slot_view
 from ..timings import p50_p99_ms, quantile
-from .codec import FRAME_RATE
+from .live_conditioning import LiveConditioning
 from .live_params import loop_frames
 from .models import MusicModels
 from .player import Loop, LoopPlayer
 from .render import source_latents
-from .text import encode_captions, null_caption
 
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
 LEAD_TICKS = 2.5  # ...and this many times the slowest recent work that holds the output back
-CAPTION_CACHE = 64
 LINK_TOLERANCE_S = 0.02  # drift from Link's timeline corrected by a jump of the playhead
 
 
@@ -51,7 +55,7 @@ class LiveCounters:
     completions: int = 0
     blocks: int = 0
     deadline_misses: int = 0  # blocks that took longer to decode than the audio buffered ahead of them
-    rings: int = 0  # rings created (one per loop length change that found no live ring of that length)
+    rings: int = 0  # rings created (one per loop or conditioning length that found no live ring of it)
     link_jumps: int = 0  # playhead moves onto Link's timeline
 
 
@@ -78,10 +82,13 @@ class LiveMusic:
         self.triggers = {"retake": self._retake, "reset_counters": self.reset_counters}
         self.codec = models.codec
         self.sample_rate = self.codec.sample_rate
+        self.channels = self.codec.audio_channels
+        if sink.config.channels != self.channels:
+            raise ValueError(f"the sink plays {sink.config.channels} channels, the model gives {self.channels}")
         self.block = BLOCK_FRAMES * self.codec.geometry.hop
         self.denoiser = models.denoiser
         self.max_batch = max_batch
-        self.player = LoopPlayer(models.decode, self.codec.geometry)
+        self.player = LoopPlayer(models.decode, self.codec.geometry, self.channels)
         self.counters = LiveCounters()
         self.tick_seconds: collections.deque[float] = collections.deque(maxlen=100_000)  # every tick, for benchmarks
         self._recent_ticks: collections.deque[float] = collections.deque(maxlen=256)  # for the lead
@@ -90,11 +97,15 @@ class LiveMusic:
         self._slow_decode = 0.0
         self._source_path = source
         self._source_cache: dict[int, torch.Tensor] = {}
-        self._captions: collections.OrderedDict[str, torch.Tensor] = collections.OrderedDict()
+        self.conditioning = LiveConditioning(models)
+        state = self.store.snapshot
+        # the text length of the newest request made: with the loop length, the ring it goes to
+        self._length = self.conditioning.request(state, loop_frames(state, self.codec.frame_rate)).length
         self.rings = RingSet(self._new_ring)
         self.link: BeatClock | None = None  # bar-aligned loops lock to its beat
-        self.taps: list = []  # callables(samples, sample_rate) given every output block (the web page's audio)
-        self.rings.use(self._shape(self.store.snapshot)).factory = self._factory
+        # callables(samples, sample_rate) given every output block, (n,) or (n, channels) (the web page's audio)
+        self.taps: list = []
+        self.rings.use(self._key(state)).factory = self._factory
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
 
     # ---- controls ----------------------------------------------------------------------
@@ -115,39 +126,31 @@ class LiveMusic:
         """The ring of the current loop length (older ones may still be draining)."""
         return self.rings.current
 
-    def _shape(self, state: StepState) -> tuple[int, int]:
-        return loop_frames(state, FRAME_RATE), self.codec.channels
+    def _key(self, state: StepState) -> tuple[int, int, int]:
+        """A ring's key: loop frames, latent channels and the conditioning's text length."""
+        return loop_frames(state, self.codec.frame_rate), self.codec.channels, self._length
 
-    def _new_ring(self, shape: tuple[int, ...]) -> Ring:
-        cfg = self.models.transformer.config
-        null = {"text": null_caption(1)[0],
-                "context": torch.zeros(shape[0], cfg.in_channels - cfg.audio_acoustic_hidden_dim)}
-        ring = Ring(self.denoiser, shape, store=self.store, null_cond=null, max_batch=self.max_batch)
+    def _new_ring(self, key: tuple[int, ...]) -> Ring:
+        frames, channels, length = key
+        null = self.conditioning.null(frames, length)
+        ring = Ring(self.denoiser, (frames, channels), store=self.store, null_cond=null, max_batch=self.max_batch)
         self.counters.rings += 1
         return ring
 
-    def _caption(self, text: str) -> torch.Tensor:
-        if text not in self._captions:
-            self._captions[text] = encode_captions([text])[0]
-            if len(self._captions) > CAPTION_CACHE:
-                self._captions.popitem(last=False)
-        self._captions.move_to_end(text)
-        return self._captions[text]
-
     def _factory(self, state: StepState):
-        frames = loop_frames(state, FRAME_RATE)
+        frames = loop_frames(state, self.codec.frame_rate)
         if frames != self.ring.frames:
             return None  # the next engine step switches rings
-        cfg = self.models.transformer.config
-        context = torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)
-        cond = {"text": self._caption(state["prompt_a"]), "context": context}
-        cond_b = {"text": self._caption(state["prompt_b"]), "context": context} if state["prompt_b"] else None
+        rows = self.conditioning.request(state, frames)  # encoded here, at admission, or found cached
+        if rows.length != self.rings.key[2]:
+            self._length = rows.length
+            return None  # a new text length: the next engine step switches rings
         source = None
         if state["strength"] < 1.0:
             source = self._source(frames)
             if source is None:
                 raise InputError("strength", "below 1 needs a source: a --source file or a loop already playing")
-        return request_from_state(state, cond=cond, cond_b=cond_b, source=source)
+        return request_from_state(state, cond=rows.cond, cond_b=rows.cond_b, source=source)
 
     def _source(self, frames: int) -> torch.Tensor | None:
         """The file source, or else the loop now playing, fitted to `frames` by tiling."""
@@ -216,7 +219,7 @@ class LiveMusic:
             self.counters.link_jumps += 1
 
     def _tick(self) -> bool:
-        self.rings.use(self._shape(self.store.snapshot))  # a new length: the old ring finishes what it holds
+        self.rings.use(self._key(self.store.snapshot))  # a new length: the old ring finishes what it holds
         t0 = time.perf_counter()
         if not self.rings.tick(self._complete):
             return False
@@ -273,7 +276,7 @@ class LiveMusic:
         current = self.player.current
         period = current.frames * self.codec.geometry.hop if current is not None else 0
         return {"ring": {"depth": self.ring.depth, "slots": slot_view([self.ring])}, "sample_rate": self.sample_rate,
-                "playhead": self.player.position, "loop_samples": period}
+                "channels": self.channels, "playhead": self.player.position, "loop_samples": period}
 
     # ---- counters ----------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ A missing or wrong folder is a clear error, never a download.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -32,7 +33,7 @@ from engine.windowed import DecoderGeometry
 from ..errors import ModelFolderError
 from .codec import codec_hop, decoder_fn, measure_geometry
 from .dit import dit_denoiser
-from .exports import music_decoder_spec, music_dit_spec
+from .exports import music_decoder_spec, music_dit_spec, song_tokens
 from .text import WIDTH as CAPTION_WIDTH
 
 if TYPE_CHECKING:
@@ -98,26 +99,30 @@ class MusicModels:
             object.__setattr__(self, "decode", decoder_fn(self.codec.vae))
 
     def export_spec(self):
-        return music_dit_spec(self.transformer)
+        if self.conditioner is None:
+            return music_dit_spec(self.transformer)
+        return music_dit_spec(self.transformer, song_tokens(self.conditioner.max_tokens))
 
     def ort_parts(self) -> dict:
         return {"decode": music_decoder_spec(self.codec.vae)}
 
 
-def _check_part(folder: Path, part: str, class_name: str) -> Path:
+def _check_part(folder: Path, part: str, class_name: str) -> dict:
+    """The part's config, once its class and its safetensors weights are checked."""
     path = folder / part
     config = path / "config.json"
     if not config.is_file():
         raise ModelFolderError(f"model folder {folder}: {part}/config.json is missing")
     try:
-        found = json.loads(config.read_text()).get("_class_name")
+        loaded = json.loads(config.read_text())
     except json.JSONDecodeError as err:
         raise ModelFolderError(f"model folder {folder}: {part}/config.json is not JSON ({err})") from None
+    found = loaded.get("_class_name")
     if found != class_name:
         raise ModelFolderError(f"model folder {folder}: {part} holds {found!r}, expected {class_name}")
     if not (path / WEIGHTS).is_file():
         raise ModelFolderError(f"model folder {folder}: {part}/{WEIGHTS} is missing (only safetensors load)")
-    return path
+    return loaded
 
 
 def _card(path: Path) -> dict:
@@ -133,19 +138,25 @@ def _load_options() -> dict:
             "low_cpu_mem_usage": False}
 
 
+def vae_geometry(vae, card: dict) -> DecoderGeometry:
+    """The decoder's reach: from the VAE's card where it was measured once, else probed now
+    (several seconds on a CPU for a real VAE)."""
+    if "halo_frames" in card:
+        return DecoderGeometry(hop=codec_hop(vae), halo=int(card["halo_frames"]))
+    return measure_geometry(vae)
+
+
 def load_codec(folder: Path | str | None = None) -> LatentCodec:
     """The VAE of a model folder (house models by default)."""
     from diffusers import AutoencoderOobleck
 
     folder = _folder(folder)
-    path = _check_part(folder, "vae", "AutoencoderOobleck")
+    _check_part(folder, "vae", "AutoencoderOobleck")
+    path = folder / "vae"
     vae = AutoencoderOobleck.from_pretrained(str(path), **_load_options()).eval()
     card = _card(path)
     channels = int(vae.config.decoder_input_channels)
-    if "halo_frames" in card:
-        geometry = DecoderGeometry(hop=codec_hop(vae), halo=int(card["halo_frames"]))
-    else:
-        geometry = measure_geometry(vae)
+    geometry = vae_geometry(vae, card)
     missing = [key for key in ("latent_mean", "latent_std") if key not in card]
     if missing:
         # right for a real ACE-Step folder, whose DiT works on raw VAE latents; a house folder
@@ -157,10 +168,20 @@ def load_codec(folder: Path | str | None = None) -> LatentCodec:
     return LatentCodec(vae, geometry, mean, std, card)
 
 
+class Layout(enum.Enum):
+    COMPLETE = "complete ACE-Step 1.5 folder"
+    HOUSE = "house layout (vae + transformer, MiniLM captions)"
+
+
+def folder_layout(folder: Path) -> Layout:
+    """The one rule that tells the layouts apart: a complete folder has model_index.json."""
+    return Layout.COMPLETE if (folder / "model_index.json").is_file() else Layout.HOUSE
+
+
 def load_music_models(folder: Path | str | None = None) -> MusicModels:
     """The house models by default, or a complete ACE-Step 1.5 folder (with model_index.json)."""
     folder = _folder(folder)
-    if (folder / "model_index.json").is_file():
+    if folder_layout(folder) is Layout.COMPLETE:
         return _complete_models(folder)
     return _house_models(folder)
 
@@ -171,17 +192,21 @@ def _complete_models(folder: Path) -> MusicModels:
 
     parts = load_acestep_folder(folder)
     vae = parts.vae
-    # raw latents are ACE-Step's own (no statistics to apply); the halo is measured
+    # raw latents are ACE-Step's own (no statistics to apply); the halo from the VAE's card
+    # where one was measured, else probed
     channels = int(vae.config.decoder_input_channels)
-    codec = LatentCodec(vae, measure_geometry(vae), torch.zeros(channels), torch.ones(channels), {})
-    conditioner = AceStepConditioner(parts.tokenizer, parts.text_encoder, parts.condition_encoder, codec.frame_rate)
+    card = _card(folder / "vae")
+    codec = LatentCodec(vae, vae_geometry(vae, card), torch.zeros(channels), torch.ones(channels), card)
+    conditioner = AceStepConditioner(parts.tokenizer, parts.text_encoder, parts.condition_encoder, codec.frame_rate,
+                                     parts.audio_tokenizer, parts.audio_token_detokenizer)
     card = {"variant": parts.variant, "folder": str(folder)}
     return MusicModels(codec, parts.transformer, card, conditioner=conditioner, defaults=parts.defaults)
 
 
-def _house_models(folder: Path) -> MusicModels:
-    from diffusers import AceStepTransformer1DModel
-
+def house_configs(folder: Path | str | None = None) -> dict[str, dict]:
+    """The house layout's vae and transformer configs, checked against each other before
+    any weight is read."""
+    folder = _folder(folder)
     complete = [part for part in COMPLETE_ONLY if (folder / part).is_dir()]
     if complete:
         raise ModelFolderError(f"model folder {folder}: model_index.json is missing, though it holds "
@@ -189,18 +214,27 @@ def _house_models(folder: Path) -> MusicModels:
     if not (folder / "vae" / "config.json").is_file():
         raise ModelFolderError(f"model folder {folder}: model_index.json is missing, and for the house layout "
                                "vae/config.json is missing")
-    codec = load_codec(folder)
-    path = _check_part(folder, "transformer", "AceStepTransformer1DModel")
-    dit = AceStepTransformer1DModel.from_pretrained(str(path), **_load_options()).eval()
-    if int(dit.config.audio_acoustic_hidden_dim) != codec.channels:
+    vae = _check_part(folder, "vae", "AutoencoderOobleck")
+    dit = _check_part(folder, "transformer", "AceStepTransformer1DModel")
+    if dit.get("audio_acoustic_hidden_dim") != vae.get("decoder_input_channels"):
         raise ModelFolderError(
-            f"model folder {folder}: the transformer predicts {dit.config.audio_acoustic_hidden_dim} latent "
-            f"channels but the VAE decodes {codec.channels}"
+            f"model folder {folder}: the transformer predicts {dit.get('audio_acoustic_hidden_dim')} latent "
+            f"channels but the VAE decodes {vae.get('decoder_input_channels')}"
         )
-    width = dit.config.encoder_hidden_size or dit.config.hidden_size
-    if int(width) != CAPTION_WIDTH:
+    width = dit.get("encoder_hidden_size") or dit.get("hidden_size")
+    if width != CAPTION_WIDTH:
         raise ModelFolderError(f"model folder {folder}: the transformer reads {width}-wide text but the house "
                                f"layout conditions on {CAPTION_WIDTH}-wide MiniLM captions")
+    return {"vae": vae, "transformer": dit}
+
+
+def _house_models(folder: Path) -> MusicModels:
+    from diffusers import AceStepTransformer1DModel
+
+    house_configs(folder)
+    codec = load_codec(folder)
+    path = folder / "transformer"
+    dit = AceStepTransformer1DModel.from_pretrained(str(path), **_load_options()).eval()
     return MusicModels(codec, dit, _card(path))
 
 

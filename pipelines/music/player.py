@@ -5,6 +5,11 @@ Every loop shares one timeline: a loop of P samples plays its sample `pos % P` a
 global position `pos`, so a new loop (even of another length) enters in time. Only
 the samples about to be played are decoded (engine.windowed.decode_loop_window),
 so the cost per block does not depend on the loop's length.
+
+Blocks come in the decoder's own format: (n,) samples from a mono model, (n, channels)
+frames from a stereo one (48 kHz stereo for ACE-Step 1.5), as the sample ring takes them.
+The level is the decoder's at the fixed `gain`: never normalised per block, so it
+cannot jump from one block to the next.
 """
 
 from __future__ import annotations
@@ -40,9 +45,10 @@ class _Fade:
 
 
 class LoopPlayer:
-    def __init__(self, decode: Decode, geometry: DecoderGeometry):
+    def __init__(self, decode: Decode, geometry: DecoderGeometry, channels: int = 1):
         self.decode = decode
         self.geometry = geometry
+        self.channels = channels  # audio channels the decoder gives
         self.current: Loop | None = None
         self.position = 0  # global playhead, in samples
         self.superseded = 0  # completions replaced by a newer one before they were heard
@@ -69,7 +75,7 @@ class LoopPlayer:
                 self._fade = _Fade(self.current, started, 0, max(1, crossfade_samples))
         if self.current is None:
             self.position += n
-            return np.zeros(n, np.float32), started
+            return np.zeros(self._block_shape(n), np.float32), started
         if self._fade is None:
             out = self._segment(self.current, n)
         else:
@@ -81,6 +87,8 @@ class LoopPlayer:
         fade = self._fade
         t = (fade.done + np.arange(n)) / fade.total
         t = np.clip(t, 0.0, 1.0)
+        if self.channels > 1:
+            t = t[:, None]  # one gain per frame, on every channel
         g_out, g_in = np.cos(0.5 * math.pi * t), np.sin(0.5 * math.pi * t)
         old = self._segment(fade.old, n) if fade.done < fade.total else 0.0
         out = g_out * old + g_in * self._segment(fade.new, n)
@@ -92,12 +100,17 @@ class LoopPlayer:
     def _segment(self, loop: Loop, n: int) -> np.ndarray:
         """Samples [position, position + n) of `loop` tiled forever."""
         period = loop.frames * self.geometry.hop
-        out = np.empty(n, np.float32)
+        out = np.empty(self._block_shape(n), np.float32)
         done = 0
         while done < n:  # blocks longer than the loop wrap several times
             start = (self.position + done) % period
             take = min(n - done, period)
-            out[done : done + take] = decode_loop_window(self.decode, loop.latents, start, start + take,
-                                                         self.geometry)[0, 0].numpy()
+            window = decode_loop_window(self.decode, loop.latents, start, start + take, self.geometry)[0].numpy()
+            if window.shape[0] != self.channels:
+                raise ValueError(f"the decoder gives {window.shape[0]} audio channels, the player plays {self.channels}")
+            out[done : done + take] = window[0] if self.channels == 1 else window.T
             done += take
         return out
+
+    def _block_shape(self, n: int) -> tuple[int, ...]:
+        return (n,) if self.channels == 1 else (n, self.channels)

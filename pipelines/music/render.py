@@ -1,14 +1,16 @@
-"""Headless music rendering: text-to-music and audio-to-audio through the ring.
+"""Headless music rendering through the ring: text to music, audio-to-audio, and a
+complete folder's tasks (repaint, cover, a timbre reference).
 
 A complete ACE-Step folder conditions through its own encoders (conditioning.py) and
 fills what the job leaves unsaid from its defaults; the house layout conditions on
-MiniLM captions. `conditions` is the one place that tells them apart.
+MiniLM captions and runs text to music and audio-to-audio only. `conditions` is the
+one place that tells them apart. A task's audio inputs are read once, before the
+request is submitted (task_inputs.py).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -18,13 +20,14 @@ import torch
 from engine import InputError, Ring, StateStore, request_from_state
 from engine.windowed import decode_window
 
-from ..audio_io import read_audio
 from .codec import encode_mean
 from .models import MusicModels
 from .prompt import SongMeta, SongText
+from .task_inputs import (COVER_STRENGTH, PLAIN_TEXT, CoverBlend, TaskInputs, frames_of, keep_source,
+                          read_model_audio, task_context, task_inputs)
+from .tasks import MusicTask, RepaintWindow, check_cover_strength
 from .text import encode_captions, null_caption
 
-MAX_SECONDS = 600.0
 DECODE_BLOCK_SECONDS = 5.0  # windowed decode keeps memory flat for long renders
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -33,20 +36,52 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 @dataclass(frozen=True)
 class MusicJob:
     prompt: str | None  # None: unconditional (the null condition)
-    seconds: float
+    seconds: float | None  # None: the source's length (repaint and cover keep it)
     params: dict  # registry values: seed, steps, strength, guidance, shift, solver...
-    source: Path | None = None
+    source: Path | None = None  # audio-to-audio's start, or repaint's and cover's source
     lyrics: str = ""  # a complete folder's lyric conditioning
     meta: SongMeta = SongMeta()  # and its metadata (language, bpm, key, time signature)
+    task: MusicTask = MusicTask.TEXT2MUSIC
+    window: RepaintWindow = RepaintWindow()  # repaint's
+    cover_strength: float = 1.0  # cover's: below 1 blends text to music in
+    reference: Path | None = None  # timbre reference audio (a complete folder's)
 
 
-def conditions(models: MusicModels, job: MusicJob, frames: int) -> tuple[dict, dict]:
-    """(cond, null) of the job's one request, built once before it is submitted."""
+def prepare(models: MusicModels, job: MusicJob) -> TaskInputs:
+    """The job's checked task inputs: its source and reference read, its length known."""
+    if models.conditioner is None and (job.task is not MusicTask.TEXT2MUSIC or job.reference is not None):
+        field = "task" if job.task is not MusicTask.TEXT2MUSIC else "reference"
+        raise InputError(field, "the house models run text to music and audio-to-audio only; repaint, cover and "
+                                "a timbre reference need a complete ACE-Step folder (--model)")
+    if job.window != RepaintWindow() and job.task is not MusicTask.REPAINT:
+        raise InputError("repaint_start", "a repaint window needs the repaint task")
+    check_cover_strength(job.cover_strength)
+    if job.cover_strength != 1.0 and job.task is not MusicTask.COVER:
+        raise InputError("cover_strength", "needs the cover task")
+    if job.task.needs_source and job.params.get("strength", 1.0) < 1.0:
+        raise InputError("strength", f"{job.task.value} starts from noise, as ACE-Step's does; leave it at 1")
+    if job.seconds is None and not job.task.needs_source:
+        raise InputError("seconds", "text to music needs a length")
+    return task_inputs(models.codec, models.conditioner, job.task, job.seconds,
+                       job.source if job.task.needs_source else None, job.window, job.reference)
+
+
+def conditions(models: MusicModels, job: MusicJob, frames: int,
+               inputs: TaskInputs | None = None) -> tuple[dict, dict]:
+    """(cond, null) of the job's one request, built once before it is submitted
+    (`inputs`: the job's prepared task inputs; None prepares them)."""
     if models.conditioner is not None:
-        song = SongText(job.prompt or "", job.lyrics, job.seconds, job.meta)
-        cond = models.conditioner.cond(song, frames)
-        null = models.conditioner.null(cond)
+        inputs = inputs if inputs is not None else prepare(models, job)
+        conditioner = models.conditioner
+        song = SongText(job.prompt or "", job.lyrics, inputs.seconds, job.meta, job.task.value)
+        cond = conditioner.cond(song, frames, task_context(conditioner, inputs), inputs.timbre)
+        if job.task is MusicTask.COVER and job.cover_strength < 1.0:
+            # the text-to-music condition CoverBlend blends in, with the same timbre
+            cond[PLAIN_TEXT] = conditioner.encode(replace(song, task=MusicTask.TEXT2MUSIC.value), inputs.timbre)
+            cond[COVER_STRENGTH] = torch.tensor([job.cover_strength])
+        null = conditioner.null(cond)
         return ({**cond, **null} if job.prompt is None else cond), null
+    prepare(models, job)  # the house layout refuses the tasks it cannot run
     if job.lyrics or job.meta != SongMeta():
         raise InputError("lyrics", "the house models condition on a caption alone (no lyrics or metadata); "
                                    "use a complete ACE-Step folder (--model)")
@@ -59,10 +94,16 @@ def conditions(models: MusicModels, job: MusicJob, frames: int) -> tuple[dict, d
 
 def job_params(models: MusicModels, job: MusicJob) -> dict:
     """The job's registry values over the folder's defaults (none for the house models)."""
+    return folder_params(models, job.params)
+
+
+def folder_params(models: MusicModels, given: dict) -> dict:
+    """Registry values `given` over the folder's defaults (none for the house models);
+    live starts from these too."""
     defaults = models.defaults
     if defaults is None:
-        return dict(job.params)
-    params = {**defaults.params(), **job.params}
+        return dict(given)
+    params = {**defaults.params(), **given}
     if defaults.distilled and params["guidance"] != 1.0:
         raise InputError("guidance", f"{models.card.get('folder', 'this folder')} is a turbo checkpoint: guidance "
                                      "is distilled into its weights; leave guidance at 1")
@@ -70,31 +111,41 @@ def job_params(models: MusicModels, job: MusicJob) -> dict:
 
 
 def source_latents(models: MusicModels, path: Path, frames: int) -> torch.Tensor:
-    """A source file as normalised (T, C) latents, cut or looped to `frames`."""
+    """An audio-to-audio source file as normalised (T, C) latents, cut or looped to
+    `frames`; read at the VAE's rate and in its channels."""
     codec = models.codec
-    audio = read_audio(path, codec.sample_rate)
+    audio = read_model_audio(codec, path)
     need = frames * codec.geometry.hop
-    if audio.size < need:
-        audio = np.tile(audio, -(-need // audio.size))
-    # read as mono; a stereo model hears it on every channel
-    x = torch.from_numpy(audio[:need].copy())[None, None].expand(1, codec.audio_channels, need)
+    if audio.shape[-1] < need:
+        audio = np.tile(audio, (1, -(-need // audio.shape[-1])))
+    x = torch.from_numpy(audio[:, :need].copy())[None]
     return codec.normalize(encode_mean(codec.vae, x)[0].T)
 
 
 def job_frames(models: MusicModels, seconds: float) -> int:
     """Latent frames of `seconds`, as AceStepPipeline counts them: ceil(seconds * frame rate)."""
-    return max(1, math.ceil(seconds * models.codec.frame_rate))
+    return frames_of(models.codec, seconds)
 
 
-def generate_latents(models: MusicModels, job: MusicJob, progress: Progress | None = None) -> torch.Tensor:
-    frames = job_frames(models, job.seconds)
+def generate_latents(models: MusicModels, job: MusicJob, progress: Progress | None = None,
+                     inputs: TaskInputs | None = None) -> torch.Tensor:
+    """The ring's latents of the job: the model's own draw of the whole clip (a repaint
+    keeps the source outside its window only in `render_latents`)."""
+    inputs = inputs if inputs is not None else prepare(models, job)
+    frames = inputs.frames
     shape = (frames, models.codec.channels)
-    store = StateStore(initial={**job_params(models, job), "depth": 1})
-    cond, null = conditions(models, job, frames)
-    source = source_latents(models, job.source, frames) if job.source is not None else None
+    params = job_params(models, job)
+    blend = job.task is MusicTask.COVER and job.cover_strength < 1.0
+    if blend and params["guidance"] != 1.0:
+        raise InputError("cover_strength", "below 1 runs without guidance only (a turbo folder, or guidance 1): "
+                                           "ACE-Step blends text to music in after its guidance")
+    store = StateStore(initial={**params, "depth": 1})
+    cond, null = conditions(models, job, frames, inputs)
+    audio_to_audio = job.source is not None and not job.task.needs_source
+    source = source_latents(models, job.source, frames) if audio_to_audio else None
     if source is None and store.snapshot["strength"] < 1.0:
         raise InputError("strength", "below 1 needs a source to start from (--source FILE)")
-    ring = Ring(models.denoiser, shape, store=store, null_cond=null)
+    ring = Ring(CoverBlend(models.denoiser) if blend else models.denoiser, shape, store=store, null_cond=null)
     request = request_from_state(store.snapshot, cond=cond, source=source)
     ring.submit(request)
     steps = request.schedule.steps
@@ -124,7 +175,19 @@ def decode_audio(models: MusicModels, latents: torch.Tensor, progress: Progress 
     return out[0] if codec.audio_channels == 1 else out
 
 
+def render_latents(models: MusicModels, job: MusicJob,
+                   progress: Progress | None = None) -> tuple[torch.Tensor, TaskInputs]:
+    """The job's finished latents (a repaint's keep the source outside the window) and its inputs."""
+    inputs = prepare(models, job)
+    latents = generate_latents(models, job, progress, inputs)
+    if inputs.task is MusicTask.REPAINT:
+        latents = keep_source(latents, models.codec.normalize(inputs.source.latents), inputs.window)
+    return latents, inputs
+
+
 def render_music(models: MusicModels, job: MusicJob, progress: Progress | None = None) -> np.ndarray:
-    """Exactly job.seconds of audio (latents cover whole frames; the tail is cut)."""
-    audio = decode_audio(models, generate_latents(models, job, progress), progress)
-    return audio[..., : round(job.seconds * models.codec.sample_rate)]
+    """Exactly the job's seconds of audio, or its source's (latents cover whole frames;
+    the tail is cut)."""
+    latents, inputs = render_latents(models, job, progress)
+    audio = decode_audio(models, latents, progress)
+    return audio[..., : round(inputs.seconds * models.codec.sample_rate)]

@@ -185,23 +185,28 @@ function drawWave(s) {
 function onBinary(buf) {
   const kind = new Uint8Array(buf, 0, 1)[0];
   if (kind === 86) { showVideo(buf); return; } // "V": a JPEG preview
-  if (kind !== 65) return; // "A": audio
-  const rate = new DataView(buf).getUint32(1, true);
-  const pcm = new Int16Array(buf.slice(5));
+  if (kind !== 65) return; // "A": audio, uint32 rate, uint16 channels, int16 frames interleaved
+  const head = new DataView(buf);
+  const rate = head.getUint32(1, true), channels = head.getUint16(5, true);
+  const pcm = new Int16Array(buf.slice(7));
   const f = new Float32Array(pcm.length);
   for (let i = 0; i < pcm.length; i++) f[i] = pcm[i] / 32768;
+  const frames = f.length / channels;
   demon.audio.frames = (demon.audio.frames || 0) + 1;
+  demon.audio.channels = channels;
   const s = demon.state;
   if (s && s.loop_samples) {
     const per = s.loop_samples / wave.peaks.length;
     const start = wave.written % s.loop_samples;
-    for (let i = 0; i < f.length; i += 64) {
+    for (let i = 0; i < frames; i += 64) {
       const x = Math.floor(((start + i) % s.loop_samples) / per);
-      wave.peaks[x] = Math.min(1, Math.abs(f[i]) * 2);
+      let peak = 0; // the loudest channel of the frame
+      for (let c = 0; c < channels; c++) peak = Math.max(peak, Math.abs(f[i * channels + c]));
+      wave.peaks[x] = Math.min(1, peak * 2);
     }
   }
-  wave.written += f.length;
-  feedAudio(f, rate);
+  wave.written += frames;
+  feedAudio(f, rate, channels);
 }
 
 // ---- video: the newest JPEG preview, decoded off the main thread; older ones are skipped ----------
@@ -225,12 +230,13 @@ async function showVideo(buf) {
 
 // ---- audio: AudioWorklet with a jitter buffer -------------------------------------------
 
-async function startAudio(rate) {
+async function startAudio(rate, channels) {
   const a = demon.audio;
   if (a.context) return;
   a.context = new AudioContext({ sampleRate: rate || 16000 });
   await a.context.audioWorklet.addModule("/worklet.js");
-  a.node = new AudioWorkletNode(a.context, "demon-player", { processorOptions: { targetSeconds: 0.3 } });
+  a.node = new AudioWorkletNode(a.context, "demon-player", {
+    outputChannelCount: [channels || 1], processorOptions: { targetSeconds: 0.3, channels: channels || 1 } });
   a.node.port.onmessage = (e) => {
     a.stats = e.data;
     $("audio-stats").textContent = `audio: played ${(e.data.played / a.context.sampleRate).toFixed(1)} s, underruns ${e.data.underruns}`;
@@ -239,12 +245,15 @@ async function startAudio(rate) {
   await a.context.resume();
 }
 
-function feedAudio(f, rate) {
+function feedAudio(f, rate, channels) {
   const a = demon.audio;
-  if (!a.node) { if (!a.starting) { a.starting = startAudio(rate); } return; }
+  if (!a.node) { if (!a.starting) { a.starting = startAudio(rate, channels); } return; }
   a.node.port.postMessage(f, [f.buffer]);
 }
-$("audio-start").onclick = () => { startAudio(demon.state ? demon.state.sample_rate : 16000).then(() => demon.audio.context.resume()); };
+$("audio-start").onclick = () => {
+  const s = demon.state;
+  startAudio(s ? s.sample_rate : 16000, s ? s.channels : 1).then(() => demon.audio.context.resume());
+};
 
 // ---- presets --------------------------------------------------------------------------------
 

@@ -1,0 +1,124 @@
+"""Live music's conditioning: built once per request, at admission, and cached by its inputs.
+
+A complete ACE-Step folder conditions through its own encoders (conditioning.py): the
+caption, lyrics and metadata (language, bpm, key, time signature, and the loop's length
+as the duration) go into ACE-Step's templates. The null condition is the folder's own
+null embedding in place of the text; each row keeps its own context. The house layout
+conditions on MiniLM captions (text.py) with a zero context and a zero null.
+
+Prompt A/B morph blends the two encoded sequences row by row each tick (prompt_blend is
+step-class), so A and B must be of one length. ACE-Step's length follows the token
+counts, so with a prompt B the pair is encoded as one batch of two, the shorter caption
+padded to the longer one's tokens with the tokenizer's pad token, exactly as diffusers'
+AceStepPipeline pads a batch of prompts [A, B]. So live morph differs from diffusers'
+unpadded single-prompt call (it equals its batched one); a prompt A with no B is unpadded
+and equals `demon render music`. The length fixes a ring's buffers: live.py keys its
+rings by it, so a prompt of a new length starts a new ring (request-class) while the old
+one finishes what it holds.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, TypeVar
+
+import torch
+
+from engine import InputError, StepState
+
+from .conditioning import silence_context
+from .models import MusicModels
+from .prompt import DEFAULT_LANGUAGE, SongMeta, SongText
+from .text import encode_captions, null_caption
+
+TEXT_CACHE = 64  # encoded prompts kept, as the caption cache always had
+CONTEXT_CACHE = 8  # contexts kept, one per loop length
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Lru(Generic[K, V]):
+    """The newest `size` values made by `make`, by key."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: collections.OrderedDict[K, V] = collections.OrderedDict()
+
+    def get(self, key: K, make: Callable[[], V]) -> V:
+        if key not in self._items:
+            self._items[key] = make()
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+        self._items.move_to_end(key)
+        return self._items[key]
+
+
+@dataclass(frozen=True)
+class RowConditions:
+    """One request's conditioning: prompt A's, and prompt B's of the same shapes (or None)."""
+
+    cond: dict[str, torch.Tensor]
+    cond_b: dict[str, torch.Tensor] | None
+
+    @property
+    def length(self) -> int:
+        """The text sequence's length, which fixes the ring's buffers."""
+        return int(self.cond["text"].shape[0])
+
+
+def song_text(state: StepState, caption: str, seconds: float) -> SongText:
+    """What a complete folder's encoders read of the live parameters, for one caption."""
+    meta = SongMeta(language=state["language"], bpm=round(state["bpm"]), key=state["key"] or None,
+                    time_signature=state["time_signature"] or None)
+    return SongText(caption, state["lyrics"], seconds, meta)
+
+
+class LiveConditioning:
+    def __init__(self, models: MusicModels):
+        self.models = models
+        self.conditioner = models.conditioner  # None: the house MiniLM captions
+        self.frame_rate = models.codec.frame_rate
+        self._texts: Lru[Hashable, tuple[torch.Tensor, ...]] = Lru(TEXT_CACHE)
+        self._contexts: Lru[int, torch.Tensor] = Lru(CONTEXT_CACHE)
+
+    def request(self, state: StepState, frames: int) -> RowConditions:
+        """The conditioning of a request of `frames` latent frames under `state`; the
+        encoders run only for inputs not seen lately."""
+        context = self._contexts.get(frames, lambda: self._context(frames))
+        texts = self._encoded(state, frames)
+        cond = {"text": texts[0], "context": context}
+        # B keeps A's context: the blend of equal halves leaves it as it is
+        cond_b = {"text": texts[1], "context": context} if len(texts) > 1 else None
+        return RowConditions(cond, cond_b)
+
+    def null(self, frames: int, length: int) -> dict[str, torch.Tensor]:
+        """The ring's null condition for rows of `frames` frames and a text of `length`."""
+        if self.conditioner is None:
+            return {"text": null_caption(1)[0], "context": self._context(frames)}
+        width = self.conditioner.condition_encoder.null_condition_emb.shape[-1]
+        return self.conditioner.null({"text": torch.empty(length, width)})
+
+    # ---- the two layouts -------------------------------------------------------------------
+
+    def _encoded(self, state: StepState, frames: int) -> tuple[torch.Tensor, ...]:
+        captions = (state["prompt_a"], state["prompt_b"]) if state["prompt_b"] else (state["prompt_a"],)
+        if self.conditioner is None:
+            _house_only_captions(state)
+            return tuple(self._texts.get(c, lambda c=c: encode_captions([c])[0]) for c in captions)
+        songs = tuple(song_text(state, c, frames / self.frame_rate) for c in captions)
+        # A and B encoded together: one length, padded as diffusers pads a batch
+        return self._texts.get(songs, lambda: tuple(self.conditioner.encode_batch(list(songs))))
+
+    def _context(self, frames: int) -> torch.Tensor:
+        if self.conditioner is not None:
+            return silence_context(self.conditioner.silence, frames).float()
+        cfg = self.models.transformer.config
+        return torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)
+
+
+def _house_only_captions(state: StepState) -> None:
+    if state["lyrics"] or state["key"] or state["time_signature"] or state["language"] != DEFAULT_LANGUAGE:
+        raise InputError("lyrics", "the house models condition on a caption alone (no lyrics, language, key or "
+                                   "time signature); use a complete ACE-Step folder (--model)")
