@@ -75,8 +75,19 @@ def build_pipeline(variant: str = "turbo", seed: int = 0):
 
 def build_folder(root: Path | str, variant: str = "turbo", seed: int = 0) -> Path:
     """Save the tiny pipeline under `root` (safetensors) and return the folder."""
+    from transformers.utils import logging as transformers_logging
+
     root = Path(root)
-    build_pipeline(variant, seed).save_pretrained(str(root), safe_serialization=True)
+    pipeline = build_pipeline(variant, seed)
+    # transformers' save_pretrained draws a "Writing model shards" bar on stderr, and the folder is
+    # built inside the first test that asks for it, whose captured stderr it would then spoil
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        pipeline.save_pretrained(str(root), safe_serialization=True)
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
     return root
 
 
@@ -94,4 +105,35 @@ def without_audio_tokens(folder: Path | str) -> Path:
         shutil.rmtree(folder / part)
         index.pop(part)
     index_path.write_text(json.dumps(index, indent=2))
+    return folder
+
+
+def edit_json(path: Path, **change) -> None:
+    """Overwrite keys of the JSON object in `path`."""
+    import json
+
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+
+
+def break_folder(folder: Path, how: str) -> Path:
+    """Break a (copied) folder one way and return it. `how`: "no index", "no component"
+    (condition_encoder), "pickle weights" (text_encoder), "not safetensors" (vae), or
+    "config PART KEY VALUE" (PART's config gets KEY = VALUE, VALUE read as JSON)."""
+    import json
+    import shutil
+
+    if how == "no index":
+        (folder / "model_index.json").unlink()
+    elif how == "no component":
+        shutil.rmtree(folder / "condition_encoder")
+    elif how == "pickle weights":
+        (folder / "text_encoder" / "model.safetensors").rename(folder / "text_encoder" / "pytorch_model.bin")
+    elif how == "not safetensors":
+        (folder / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00" * 64)
+    elif how.startswith("config "):
+        _, part, key, value = how.split(" ")
+        edit_json(folder / part / ("scheduler_config.json" if part == "scheduler" else "config.json"),
+                  **{key: json.loads(value)})
+    else:
+        raise ValueError(f"no way to break a folder called {how!r}")
     return folder

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -82,6 +85,42 @@ def acestep_folders(tmp_path_factory):
         return built[variant]
 
     return folder
+
+
+@pytest.fixture(scope="module")
+def turbo(acestep_folders):
+    """The tiny turbo ACE-Step folder, loaded by our model loader."""
+    from pipelines.music.models import load_music_models
+
+    return load_music_models(acestep_folders("turbo"))
+
+
+@pytest.fixture(scope="module")
+def base(acestep_folders):
+    """The tiny base ACE-Step folder, loaded by our model loader."""
+    from pipelines.music.models import load_music_models
+
+    return load_music_models(acestep_folders("base"))
+
+
+@contextmanager
+def serving(rig, config):
+    """`rig`'s engine playing in real time on its own thread, its page served with `config`
+    and fed the engine's audio; yields (engine, web server), and stops both on exit."""
+    from web.server import WebServer
+
+    live = rig.engine
+    web = WebServer(rig.session, config, counters=rig.live_counters, view=rig.view).start()
+    live.taps.append(web.audio)
+    stop = threading.Event()
+    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield live, web
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        web.stop()
 
 
 @pytest.fixture(scope="session")

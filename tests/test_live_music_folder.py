@@ -20,6 +20,7 @@ import pytest
 import torch
 from websockets.asyncio.client import connect
 
+from conftest import serving
 from demon.rigs import music_rig
 from engine import InputError, Propagation
 from engine.windowed import DecoderGeometry
@@ -29,16 +30,11 @@ from pipelines.music.models import load_music_models
 from pipelines.music.player import Loop, LoopPlayer
 from pipelines.music.prompt import SongMeta, SongText
 from pipelines.music.render import MusicJob, conditions
-from web.server import WebConfig, WebServer
+from web.server import WebConfig
 
 SHORT = "piano"
 LONG = "a slow warm lofi piano with brushed drums and a walking upright bass"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def turbo(acestep_folders):
-    return load_music_models(acestep_folders("turbo"))
 
 
 def stereo_rig(models, sink=None, **initial):
@@ -206,16 +202,8 @@ def test_prompt_morph_across_token_lengths_is_step_class(turbo, encodes):
 def served(turbo):
     """The tiny turbo folder playing in real time, with the page on a free port."""
     rig = stereo_rig(turbo, sink=NullSink(OutputConfig(48_000, channels=2)))
-    live = rig.engine
-    web = WebServer(rig.session, WebConfig(port=0), counters=rig.live_counters, view=rig.view).start()
-    live.taps.append(web.audio)
-    stop = threading.Event()
-    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
-    thread.start()
-    yield live, web
-    stop.set()
-    thread.join(timeout=10)
-    web.stop()
+    with serving(rig, WebConfig(port=0)) as served:
+        yield served
 
 
 def test_the_pages_audio_frames_carry_two_channels(served):

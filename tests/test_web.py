@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.error import HTTPError
@@ -16,6 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from conftest import serving
 from controls.session import ControlSession
 from engine import StateStore
 from demon.rigs import music_rig
@@ -33,17 +33,8 @@ def engine(tiny_models, tmp_path):
     """The live engine (tiny models) playing in real time, with the page served on a free port."""
     models = load_music_models(tiny_models)
     rig = music_rig(models, NullSink(OutputConfig(16_000)), initial={"loop_seconds": 3.0, "steps": 3, "depth": 2})
-    live = rig.engine
-    web = WebServer(rig.session, WebConfig(port=0, presets=tmp_path / "presets"), counters=rig.live_counters,
-                    view=rig.view).start()
-    live.taps.append(web.audio)
-    stop = threading.Event()
-    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
-    thread.start()
-    yield live, web
-    stop.set()
-    thread.join(timeout=10)
-    web.stop()
+    with serving(rig, WebConfig(port=0, presets=tmp_path / "presets")) as served:
+        yield served
 
 
 @pytest.fixture
