@@ -118,10 +118,13 @@ class SlotRows:
         self._renoise(row, slot.generator)
         slot.schedule = schedule
 
-    def draw_noise(self, row: int) -> None:
-        """Fresh noise for `row` from its own generator, for a solver that re-noises."""
+    def draw_noise(self, row: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Fresh noise for `row` (its `fresh` row, 1 x latent) from the slot's own generator,
+        or `generator` while the slot is being seated."""
         noise = self.fresh[row : row + 1]
-        torch.randn(noise.shape, generator=self.slots[row].generator, dtype=self.dtype, out=noise)
+        gen = generator if generator is not None else self.slots[row].generator
+        torch.randn(noise.shape, generator=gen, dtype=self.dtype, out=noise)
+        return noise
 
     def _load_schedule(self, row: int, schedule: Schedule, step: int) -> None:
         self.sigmas[row].zero_()
@@ -131,7 +134,6 @@ class SlotRows:
 
     def _renoise(self, row: int, generator: torch.Generator) -> None:
         """Latent of `row` = its x0 estimate noised to its current sigma with fresh noise."""
-        noise = self.fresh[row : row + 1]
-        torch.randn(noise.shape, generator=generator, dtype=self.dtype, out=noise)
+        noise = self.draw_noise(row, generator)
         sigma = self.sigmas[row : row + 1].gather(1, self.step[row : row + 1, None]).squeeze(1)
         self.lat[row : row + 1].copy_(noised(self.x0[row : row + 1], noise, sigma))
