@@ -25,7 +25,7 @@ LIVE_REGISTRIES = {"music": LIVE_MUSIC_PARAMS, "video-sr": VIDEO_SR_PARAMS, "voi
 PARAM_FLAGS = {
     "music": ("prompt_a", "prompt_b", "prompt_blend", "guidance", "guidance_rule", "strength", "steps", "shift",
               "seed", "solver", "depth", "loop_seconds", "loop_bars", "bpm", "language", "key", "time_signature",
-              "gain", "crossfade_ms", "source_blend", "noise_injection"),
+              "task", "repaint_from", "repaint_to", "gain", "crossfade_ms", "source_blend", "noise_injection"),
     "video-sr": ("steps", "strength", "seed", "velocity_scale", "detail", "steady"),
     "voice": ("strength", "steps", "seed", "solver", "source_blend", "noise_injection", "chunk_ms", "context_ms",
               "overlap_ms", "vad_db", "gain"),

@@ -29,7 +29,9 @@ from pipelines.music.conditioning import AceStepConditioner
 from pipelines.music.models import load_music_models
 from pipelines.music.player import Loop, LoopPlayer
 from pipelines.music.prompt import SongMeta, SongText
-from pipelines.music.render import MusicJob, conditions
+from pipelines.music.render import MusicJob, conditions, generate_latents
+from pipelines.music.task_inputs import Source, TaskInputs
+from pipelines.music.tasks import MusicTask
 from web.server import WebConfig
 
 SHORT = "piano"
@@ -267,3 +269,100 @@ def test_live_music_plays_a_complete_folder_from_the_command_line(acestep_folder
     proc = subprocess.run([*base, "--run-seconds", "1", "--guidance", "3"], capture_output=True, text=True, timeout=180)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "turbo" in lines[0], proc.stderr
+
+
+
+def test_live_repaint_redraws_bars_of_the_playing_loop_and_keeps_the_rest(turbo):
+    """Bars [0.5, 1) of a one-bar loop (120 bpm: frames 25..50 at 25 frames/s) are drawn
+    again from the loop playing; the rest of it is kept exactly, and the window equals a
+    render's repaint of the same source."""
+    rig = stereo_rig(turbo, prompt_a=SHORT, depth=1, bpm=120.0)
+    live, session = rig.engine, rig.session
+    offered = []
+    offer = live.player.offer
+    live.player.offer = lambda loop: (offered.append(loop), offer(loop))[1]
+    play(live, 0.5)
+    assert offered
+    state = session.update({"task": "repaint", "repaint_from": 0.5})  # to the loop's end
+    while not any(loop.request_version >= state.version for loop in offered):
+        live.step()
+    at = next(i for i, loop in enumerate(offered) if loop.request_version >= state.version)
+    source, repaint = (turbo.codec.normalize(offered[i].latents[0].T) for i in (at - 1, at))
+    assert torch.equal(repaint[:25], source[:25])  # kept: the source itself
+    assert (repaint[25:] - source[25:]).abs().max() > 1e-3  # redrawn
+    counters = live.live_counters()
+    assert counters["rejected_requests"] == 0 and counters["discarded_slots"] == 0
+    # the window, as `demon render music --task repaint` draws it from that source
+    inputs = TaskInputs(MusicTask.REPAINT, 50, 2.0, Source(turbo.codec.denormalize(source), 2.0), (25, 50))
+    params = {k: state[k] for k in ("seed", "steps", "shift", "guidance", "solver", "strength")}
+    job = MusicJob(SHORT, None, params, meta=SongMeta(bpm=120), task=MusicTask.REPAINT)
+    drawn = generate_latents(turbo, job, inputs=inputs)
+    assert (drawn[25:] - repaint[25:]).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"task": "repaint", "repaint_from": 1.5, "repaint_to": 2.0}, "past the loop's end"),  # a one-bar loop
+    ({"task": "repaint", "repaint_from": 0.5, "repaint_to": 0.25}, "is empty"),
+    ({"task": "repaint", "strength": 0.5}, "starts from noise"),
+    ({"task": "cover", "strength": 0.5}, "starts from noise"),
+])
+def test_live_repaint_refuses_a_bad_window_and_plays_on(turbo, change, field):
+    rig = stereo_rig(turbo, depth=1, bpm=120.0)
+    live, session = rig.engine, rig.session
+    play(live, 0.5)
+    done = live.counters.completions
+    session.update(change)
+    play(live, 0.5)
+    assert live.ring.counters.rejected > 0 and field in str(live.ring.last_error)
+    session.update({"task": "text2music", "strength": 1.0})
+    play(live, 0.5)
+    assert live.counters.completions > done and live.live_counters()["discarded_slots"] == 0
+
+
+def test_live_repaint_needs_a_loop_or_a_source_and_a_complete_folder(turbo, tiny_models):
+    live = stereo_rig(turbo, depth=1, bpm=120.0, task="repaint", repaint_from=0.5).engine
+    play(live, 0.3)
+    assert "needs a source" in str(live.ring.last_error) and live.counters.completions == 0
+    models = load_music_models(tiny_models)
+    house = music_rig(models, NullSink(OutputConfig(models.codec.sample_rate)),
+                      initial={"loop_seconds": 2.0, "steps": 2, "depth": 1, "bpm": 120.0}).engine
+    play(house, 0.5)
+    assert house.counters.completions
+    house.store.update({"task": "repaint", "repaint_from": 0.5})
+    for _ in range(500):  # until the slot frees and the next request is refused
+        if house.ring.last_error is not None:
+            break
+        house.step()
+    assert "complete ACE-Step folder" in str(house.ring.last_error)
+
+
+
+def test_live_cover_of_the_playing_loop_equals_a_rendered_cover(turbo):
+    rig = stereo_rig(turbo, prompt_a=SHORT, depth=1)
+    live, session = rig.engine, rig.session
+    offered = []
+    offer = live.player.offer
+    live.player.offer = lambda loop: (offered.append(loop), offer(loop))[1]
+    play(live, 0.5)
+    state = session.update({"task": "cover", "prompt_a": LONG})
+    while not any(loop.request_version >= state.version for loop in offered):
+        live.step()
+    at = next(i for i, loop in enumerate(offered) if loop.request_version >= state.version)
+    source, cover = (turbo.codec.normalize(offered[i].latents[0].T) for i in (at - 1, at))
+    assert live.live_counters()["rejected_requests"] == 0
+    inputs = TaskInputs(MusicTask.COVER, 50, 2.0, Source(turbo.codec.denormalize(source), 2.0))
+    params = {k: state[k] for k in ("seed", "steps", "shift", "guidance", "solver", "strength")}
+    drawn = generate_latents(turbo, MusicJob(LONG, None, params, meta=SongMeta(bpm=120), task=MusicTask.COVER),
+                             inputs=inputs)
+    assert (drawn - cover).abs().max() < 1e-5
+
+
+def test_live_cover_needs_the_audio_tokenizer(acestep_folders, tmp_path):
+    from acestep_folder import without_audio_tokens
+
+    models = load_music_models(without_audio_tokens(shutil.copytree(acestep_folders("turbo"), tmp_path / "model")))
+    live = stereo_rig(models, depth=1).engine
+    play(live, 0.5)
+    live.store.update({"task": "cover"})
+    play(live, 0.5)
+    assert "audio_tokenizer" in str(live.ring.last_error)

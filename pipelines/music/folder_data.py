@@ -6,7 +6,7 @@ exactly as the pipeline runs it at inference: one caption, no padding, no attent
 mask. Captions of equal token length share a bucket, so a batch drawn from one
 bucket needs no padding and the condition encoder sees what it will see when it
 plays. The lyric strings (no lyrics, or "[inst]") go through the embedding table only.
-Everything is computed once (the encoders are frozen) and may be cached to a file.
+The latents, the slow part, may be cached to a safetensors file and grown run by run.
 """
 
 from __future__ import annotations
@@ -91,12 +91,47 @@ def lyric_states(tokenizer, text_encoder, lyrics: str) -> torch.Tensor:
         return text_encoder.get_input_embeddings()(ids).float()
 
 
+def cached_latents(cache: Path | None, data: Path, vae) -> torch.Tensor | None:
+    """The latents saved in `cache` for the first clips of `data`'s train split, or None
+    when there is no cache or it was made from other data or another VAE."""
+    if cache is None or not cache.is_file():
+        return None
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(cache), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("data") != str(data) or meta.get("vae") != vae_stamp(vae):
+        print(f"{cache} holds latents of other data or another VAE; encoding afresh", file=sys.stderr)
+        return None
+    return load_file(str(cache))["latents"]
+
+
+def vae_stamp(vae) -> str:
+    """A short fingerprint of the VAE's weights: cached latents belong to one VAE."""
+    with torch.no_grad():
+        total = sum(float(p.double().sum()) for p in vae.parameters())
+    return f"{sum(p.numel() for p in vae.parameters())}:{total:.6e}"
+
+
 def prepare(data: Path, clips: int | None, vae, tokenizer, text_encoder,
-            encode_minutes: float | None = None) -> FolderData:
+            encode_minutes: float | None = None, cache: Path | None = None) -> FolderData:
+    """Latents of the first `clips` train clips (those in `cache` reused, the rest encoded
+    for at most `encode_minutes`, the cache then grown: safetensors, so a later run picks
+    up where this one stopped) and every caption's text features (cheap: always fresh)."""
     audio, rows = load_split(data, "train")
     audio, rows = audio[:clips], rows[:clips]
     seconds = audio.shape[1] / int(vae.config.sampling_rate)
-    latents = encode_latents(vae, audio, minutes=encode_minutes)
+    latents = cached_latents(cache, data, vae)
+    if latents is None or len(latents) < len(audio):
+        have = 0 if latents is None else len(latents)
+        fresh = encode_latents(vae, audio[have:], minutes=encode_minutes)
+        latents = fresh if latents is None else torch.cat([latents, fresh])
+        if cache is not None:
+            from safetensors.torch import save_file
+
+            save_file({"latents": latents.contiguous()}, str(cache), metadata={"data": str(data), "vae": vae_stamp(vae)})
+    latents = latents[: len(audio)]
     rows = rows[: len(latents)]
     del audio
     buckets = {}
@@ -105,21 +140,6 @@ def prepare(data: Path, clips: int | None, vae, tokenizer, text_encoder,
         buckets[(with_meta, task)] = caption_buckets(tokenizer, text_encoder, captions)
     lyrics = {text: lyric_states(tokenizer, text_encoder, text) for text in LYRICS}
     return FolderData(latents, buckets, lyrics, rows, seconds)
-
-
-def load_or_prepare(cache: Path | None, data: Path, clips: int | None, vae, tokenizer, text_encoder,
-                    encode_minutes: float | None = None) -> FolderData:
-    """The prepared data, from `cache` when it was prepared from the same data and clip limit
-    (else prepared and saved there)."""
-    if cache is not None and cache.is_file():
-        saved = torch.load(cache, weights_only=False)
-        if saved["data"] == str(data) and saved["clips"] == clips:
-            return saved["prepared"]
-        print(f"{cache} holds other clips ({saved['data']}, {saved['clips']}); preparing afresh", file=sys.stderr)
-    prepared = prepare(data, clips, vae, tokenizer, text_encoder, encode_minutes)
-    if cache is not None:
-        torch.save({"data": str(data), "clips": clips, "prepared": prepared}, cache)
-    return prepared
 
 
 def draw(prepared: FolderData, with_meta: bool, task: str, batch: int, gen: torch.Generator):

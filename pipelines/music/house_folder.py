@@ -88,6 +88,18 @@ def build_transformer(seed: int = 0):
     return AceStepTransformer1DModel(**HOUSE_FOLDER_DIT)
 
 
+def load_trained(folder: Path):
+    """(transformer, condition encoder) of a complete house folder, in float32, to train on."""
+    from diffusers import AceStepTransformer1DModel
+    from diffusers.pipelines.ace_step import AceStepConditionEncoder
+
+    parts = []
+    for cls, name in ((AceStepTransformer1DModel, "transformer"), (AceStepConditionEncoder, "condition_encoder")):
+        parts.append(cls.from_pretrained(str(folder / name), local_files_only=True, torch_dtype=torch.float32,
+                                         low_cpu_mem_usage=False))
+    return tuple(parts)
+
+
 def warm_start(dit, encoder, previous) -> list[str]:
     """Start from the two-part house DiT (MiniLM caption tokens through its 384-wide
     condition_embedder): its caption path becomes the text projector with an identity

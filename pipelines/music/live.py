@@ -38,10 +38,12 @@ from engine.ring_set import RingSet
 from ..ring_streams import slot_view
 from ..timings import p50_p99_ms, quantile
 from .live_conditioning import LiveConditioning
-from .live_params import loop_frames
+from .live_params import loop_frames, repaint_frames
 from .models import MusicModels
 from .player import Loop, LoopPlayer
 from .render import source_latents
+from .task_inputs import keep_source
+from .tasks import MusicTask
 
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
@@ -107,6 +109,7 @@ class LiveMusic:
         self.taps: list = []
         self.rings.use(self._key(state)).factory = self._factory
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
+        self._kept: dict[int, tuple[torch.Tensor, tuple[int, int]]] = {}  # repaints in flight: source, window
 
     # ---- controls ----------------------------------------------------------------------
 
@@ -141,16 +144,28 @@ class LiveMusic:
         frames = loop_frames(state, self.codec.frame_rate)
         if frames != self.ring.frames:
             return None  # the next engine step switches rings
-        rows = self.conditioning.request(state, frames)  # encoded here, at admission, or found cached
+        task = MusicTask(state["task"])
+        if task.needs_source and state["strength"] < 1.0:
+            raise InputError("strength", f"{task.value} starts from noise, as ACE-Step's does; leave it at 1")
+        window = repaint_frames(state, self.codec.frame_rate, frames) if task is MusicTask.REPAINT else None
+        source = None
+        if task.needs_source or state["strength"] < 1.0:
+            source = self._source(frames)
+            if source is None:
+                field = "task" if task.needs_source else "strength"
+                raise InputError(field, "needs a source: a --source file or a loop already playing")
+        # encoded here, at admission, or found cached
+        rows = (self.conditioning.request(state, frames) if not task.needs_source
+                else self.conditioning.from_source(state, task, self.codec.denormalize(source), window))
         if rows.length != self.rings.key[2]:
             self._length = rows.length
             return None  # a new text length: the next engine step switches rings
-        source = None
-        if state["strength"] < 1.0:
-            source = self._source(frames)
-            if source is None:
-                raise InputError("strength", "below 1 needs a source: a --source file or a loop already playing")
-        return request_from_state(state, cond=rows.cond, cond_b=rows.cond_b, source=source)
+        if not task.needs_source:
+            return request_from_state(state, cond=rows.cond, cond_b=rows.cond_b, source=source)
+        request = request_from_state(state, cond=rows.cond, cond_b=rows.cond_b)
+        if window is not None:
+            self._kept[request.id] = (source, window)
+        return request
 
     def _source(self, frames: int) -> torch.Tensor | None:
         """The file source, or else the loop now playing, fitted to `frames` by tiling."""
@@ -233,8 +248,12 @@ class LiveMusic:
     def _complete(self, ring: Ring, completions) -> None:
         for completion in completions:
             final_version = ring.trace.last().state_version
-            self._current_latent = completion.latent
-            z = self.codec.denormalize(completion.latent).T[None].contiguous()
+            latent = completion.latent
+            kept = self._kept.pop(completion.request.id, None)
+            if kept is not None:  # a repaint: the source outside its window, exactly
+                latent = keep_source(latent, *kept)
+            self._current_latent = latent
+            z = self.codec.denormalize(latent).T[None].contiguous()
             self.player.offer(Loop(z, completion.request.params_version, final_version, completion.request.id))
             self.counters.completions += 1
 

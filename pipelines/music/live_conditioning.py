@@ -30,6 +30,8 @@ from engine import InputError, StepState
 from .conditioning import silence_context
 from .models import MusicModels
 from .prompt import DEFAULT_LANGUAGE, SongMeta, SongText
+from .task_inputs import check_cover, cover_context, repaint_context
+from .tasks import MusicTask
 from .text import encode_captions, null_caption
 
 TEXT_CACHE = 64  # encoded prompts kept, as the caption cache always had
@@ -68,11 +70,12 @@ class RowConditions:
         return int(self.cond["text"].shape[0])
 
 
-def song_text(state: StepState, caption: str, seconds: float) -> SongText:
+def song_text(state: StepState, caption: str, seconds: float,
+              task: MusicTask = MusicTask.TEXT2MUSIC) -> SongText:
     """What a complete folder's encoders read of the live parameters, for one caption."""
     meta = SongMeta(language=state["language"], bpm=round(state["bpm"]), key=state["key"] or None,
                     time_signature=state["time_signature"] or None)
-    return SongText(caption, state["lyrics"], seconds, meta)
+    return SongText(caption, state["lyrics"], seconds, meta, task.value)
 
 
 class LiveConditioning:
@@ -84,10 +87,26 @@ class LiveConditioning:
         self._contexts: Lru[int, torch.Tensor] = Lru(CONTEXT_CACHE)
 
     def request(self, state: StepState, frames: int) -> RowConditions:
-        """The conditioning of a request of `frames` latent frames under `state`; the
-        encoders run only for inputs not seen lately."""
-        context = self._contexts.get(frames, lambda: self._context(frames))
-        texts = self._encoded(state, frames)
+        """The text-to-music conditioning of a request of `frames` latent frames under
+        `state`; the encoders run only for inputs not seen lately."""
+        return self._rows(state, frames, MusicTask.TEXT2MUSIC, self._contexts.get(frames, lambda: self._context(frames)))
+
+    def from_source(self, state: StepState, task: MusicTask, source: torch.Tensor,
+                    window: tuple[int, int] | None = None) -> RowConditions:
+        """A repaint of `window` (frames) of `source`, (T, A) raw latents, or a cover of it:
+        ACE-Step's caption for the task and its context (task_inputs.py)."""
+        conditioner = self.conditioner
+        if conditioner is None:
+            raise InputError("task", f"live {task.value} needs a complete ACE-Step folder (--model); the house "
+                                     "models draw whole loops")
+        if task is MusicTask.COVER:
+            check_cover(conditioner)
+        context = (repaint_context(source, conditioner.silence, window) if task is MusicTask.REPAINT
+                   else cover_context(conditioner, source))
+        return self._rows(state, source.shape[0], task, context)
+
+    def _rows(self, state: StepState, frames: int, task: MusicTask, context: torch.Tensor) -> RowConditions:
+        texts = self._encoded(state, frames, task)
         cond = {"text": texts[0], "context": context}
         # B keeps A's context: the blend of equal halves leaves it as it is
         cond_b = {"text": texts[1], "context": context} if len(texts) > 1 else None
@@ -102,12 +121,12 @@ class LiveConditioning:
 
     # ---- the two layouts -------------------------------------------------------------------
 
-    def _encoded(self, state: StepState, frames: int) -> tuple[torch.Tensor, ...]:
+    def _encoded(self, state: StepState, frames: int, task: MusicTask) -> tuple[torch.Tensor, ...]:
         captions = (state["prompt_a"], state["prompt_b"]) if state["prompt_b"] else (state["prompt_a"],)
         if self.conditioner is None:
             _house_only_captions(state)
             return tuple(self._texts.get(c, lambda c=c: encode_captions([c])[0]) for c in captions)
-        songs = tuple(song_text(state, c, frames / self.frame_rate) for c in captions)
+        songs = tuple(song_text(state, c, frames / self.frame_rate, task) for c in captions)
         # A and B encoded together: one length, padded as diffusers pads a batch
         return self._texts.get(songs, lambda: tuple(self.conditioner.encode_batch(list(songs))))
 

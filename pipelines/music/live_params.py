@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from engine import CORE_PARAMS, Param, ParamType as T, Propagation as P
+from engine import CORE_PARAMS, InputError, Param, ParamType as T, Propagation as P
 
 from .prompt import DEFAULT_LANGUAGE
+from .tasks import MusicTask
 
 DEFAULT_PROMPT = "lofi piano and drums, 90 bpm, A minor"
 
@@ -24,6 +25,15 @@ LIVE_MUSIC_PARAMS = CORE_PARAMS.with_defaults(depth=1).extend(
           doc="bar-aligned loop length (4/4 at bpm, at most 120 s); 0 uses loop_seconds"),
     Param("bpm", T.FLOAT, 120.0, P.REQUEST, 40.0, 240.0, "bpm",
           doc="tempo for bar-aligned loop lengths, and a complete folder's metadata bpm (rounded)"),
+    # a complete folder's tasks live: each new loop redraws bars of the loop playing (or of
+    # the --source file) and keeps the rest, or covers it from its audio tokens
+    Param("task", T.CHOICE, MusicTask.TEXT2MUSIC.value, P.REQUEST, choices=tuple(t.value for t in MusicTask),
+          doc="text2music draws whole loops; repaint redraws bars repaint_from..repaint_to of the loop playing; "
+              "cover redraws it from its audio tokens (a folder with audio_tokenizer)"),
+    Param("repaint_from", T.FLOAT, 0.0, P.REQUEST, 0.0, 64.0, "bars",
+          doc="first bar (from 0, 4/4 at bpm) that repaint redraws"),
+    Param("repaint_to", T.FLOAT, 0.0, P.REQUEST, 0.0, 64.0, "bars",
+          doc="bar where the repaint window ends; 0: the loop's end"),
     Param("gain", T.FLOAT, 1.0, P.OUTPUT, 0.0, 2.0, "x", doc="output gain"),
     Param("crossfade_ms", T.FLOAT, 50.0, P.OUTPUT, 5.0, 2000.0, "ms",
           doc="equal-power crossfade when a new loop is swapped in at the playhead"),
@@ -41,3 +51,19 @@ def loop_frames(values, frame_rate: int) -> int:
     else:
         seconds = values["loop_seconds"]
     return max(1, round(seconds * frame_rate))
+
+
+def repaint_frames(values, frame_rate: float, frames: int) -> tuple[int, int]:
+    """[first, stop) latent frames of a loop of `frames` that a live repaint redraws (bars of
+    4 beats at bpm; repaint_to 0: to the loop's end); a window that starts past the loop's
+    end or is empty is refused, one that runs past it ends with the loop."""
+    bar = 4 * 60.0 / values["bpm"] * frame_rate
+    start, end = values["repaint_from"], values["repaint_to"]
+    if 0 < end <= start:
+        raise InputError("repaint_to", f"the window [{start:g}, {end:g}) bars is empty")
+    first = round(start * bar)
+    if first >= frames:
+        raise InputError("repaint_from", f"bar {start:g} lies past the loop's end ({frames / bar:.2f} bars at "
+                                         f"{values['bpm']:g} bpm)")
+    stop = frames if end <= 0 else min(frames, round(end * bar))
+    return first, max(first + 1, stop)

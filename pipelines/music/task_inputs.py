@@ -114,6 +114,12 @@ def repaint_context(source: torch.Tensor, silence: torch.Tensor, window: tuple[i
     return torch.cat([kept, mask], dim=-1)
 
 
+def check_cover(conditioner: AceStepConditioner | None) -> None:
+    if conditioner is None or conditioner.audio_tokenizer is None:
+        raise InputError("task", "cover needs the folder's audio_tokenizer and audio_token_detokenizer, "
+                                 "which this folder does not have")
+
+
 def cover_context(conditioner: AceStepConditioner, source: torch.Tensor) -> torch.Tensor:
     """The source through the audio tokenizer and detokenizer (padded with silence to
     whole tokens, then cut back), beside ones."""
@@ -151,9 +157,8 @@ def task_inputs(codec: LatentCodec, conditioner: AceStepConditioner | None, task
     timbre = reference_timbre(codec, reference) if reference is not None else None
     if not task.needs_source:
         return TaskInputs(task, frames_of(codec, seconds), seconds, timbre=timbre)
-    if task is MusicTask.COVER and (conditioner is None or conditioner.audio_tokenizer is None):
-        raise InputError("task", "cover needs the folder's audio_tokenizer and audio_token_detokenizer, "
-                                 "which this folder does not have")
+    if task is MusicTask.COVER:
+        check_cover(conditioner)
     if source is None:
         raise InputError("task", f"{task.value} needs a source (--source FILE)")
     if seconds is not None:

@@ -30,9 +30,9 @@ import torch
 from ..training import Budget
 from .cards import write_card
 from .conditioning import TIMBRE_SECONDS, silence_context
-from .folder_data import FolderData, draw, load_or_prepare
+from .folder_data import FolderData, draw, prepare
 from .house_folder import (HOUSE_CONDITION, build_condition_encoder, build_transformer, load_text_parts,
-                           save_folder, silence_latent, warm_start)
+                           load_trained, save_folder, silence_latent, warm_start)
 from .models import load_codec
 from .text_parts import link_text_parts
 
@@ -109,7 +109,9 @@ def write_house_card(out: Path, args, argv, budget: Budget, prep_minutes: float,
     notes = [f"Captions carry their bpm, key and time signature in the metadata in {args.meta:.0%} of batches "
              f"(N/A otherwise); lyrics are \"[inst]\" in {args.inst:.0%} of batches (empty otherwise); training "
              f"times are logit-normal shifted by {args.train_shift:g}."]
-    if args.init is not None:
+    if args.init is not None and (args.init / "model_index.json").is_file():
+        notes.append(f"Resumed from the complete folder {args.init}; its own training is under \"before\".")
+    elif args.init is not None:
         notes.append(f"Warm-started from the two-part house DiT ({args.init}): its caption path became the text "
                      "projector; context channels, lyric and timbre tokens and the null embedding started at zero"
                      + (f" (not copied: {', '.join(skipped)})." if skipped else "."))
@@ -127,6 +129,11 @@ def write_house_card(out: Path, args, argv, budget: Budget, prep_minutes: float,
         "notes": notes,
         "loss_log": budget.log[-20:],
     }
+    before = args.init / "transformer" / "house.json" if args.init is not None else None
+    if before is not None and before.is_file():
+        old = json.loads(before.read_text())
+        card["before"] = [*old.get("before", []), {k: old.get(k) for k in ("command", "train_minutes", "steps", "clips")}]
+        card["train_minutes_total"] = round(card["train_minutes"] + sum(b["train_minutes"] or 0 for b in card["before"]), 1)
     (out / "transformer" / "house.json").write_text(json.dumps(card, indent=2))
     write_card(out / "transformer", TITLE, summary)
 
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("data/music"))
     ap.add_argument("--vae", type=Path, default=Path("models/music/vae"), help="the house VAE (copied as it is)")
     ap.add_argument("--out", type=Path, required=True, help="the complete folder to write")
-    ap.add_argument("--init", type=Path, default=None, help="warm start from a two-part house transformer/ folder")
+    ap.add_argument("--init", type=Path, default=None, help="resume a complete house folder, or warm start from a two-part house transformer/ folder")
     ap.add_argument("--minutes", type=float, default=45.0)
     ap.add_argument("--deadline", default=None, help="HH:MM UTC: end training by then (prep included)")
     ap.add_argument("--save-every", type=float, default=10.0, help="minutes between saves of the folder")
@@ -151,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=None, help="train on the first N clips only")
     ap.add_argument("--encode-minutes", type=float, default=None,
                     help="encode only the clips that fit in this many minutes (of the first --clips)")
-    ap.add_argument("--cache", type=Path, default=None, help="prepared latents and text features, kept here")
+    ap.add_argument("--cache", type=Path, default=None, help="the clips' latents (safetensors), reused and grown here")
     ap.add_argument("--prep-only", action="store_true", help="prepare (and cache) the data, then stop")
     args = ap.parse_args(argv)
     argv = argv if argv is not None else sys.argv[1:]
@@ -163,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     link_text_parts(args.out)
     tokenizer, text_encoder = load_text_parts(args.out)
     codec = load_codec(args.vae.parent)
-    prepared = load_or_prepare(args.cache, args.data, args.clips, codec.vae, tokenizer, text_encoder,
-                               args.encode_minutes)
+    prepared = prepare(args.data, args.clips, codec.vae, tokenizer, text_encoder, args.encode_minutes, args.cache)
     prep_minutes = (time.time() - start) / 60
     print(f"folder: {len(prepared.rows)} clips, latents {tuple(prepared.latents.shape)}, prep {prep_minutes:.1f} min",
           file=sys.stderr)
@@ -174,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     encoder = build_condition_encoder(silence_latent(codec.vae), args.seed).train()
     dit = build_transformer(args.seed).train()
     skipped = None
-    if args.init is not None:
+    if args.init is not None and (args.init / "model_index.json").is_file():
+        dit, encoder = (part.train() for part in load_trained(args.init))
+    elif args.init is not None:
         from diffusers import AceStepTransformer1DModel
 
         previous = AceStepTransformer1DModel.from_pretrained(str(args.init), local_files_only=True,
