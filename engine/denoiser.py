@@ -21,6 +21,15 @@ class Denoiser(Protocol):
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond: Cond) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class AfterGuidance(Protocol):
+    """A denoiser that also refines the guided prediction: `after_guidance` gets each
+    row's guided velocity with its conditional conditioning, once guidance has
+    combined the two halves (ACE-Step's cover blends text to music in there)."""
+
+    def after_guidance(self, v: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, cond: Cond) -> torch.Tensor: ...
+
+
 def checked_prediction(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """A backend's prediction, refused loudly when its shape is not the input's."""
     if out.shape != x.shape:

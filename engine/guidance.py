@@ -19,7 +19,7 @@ from typing import Mapping
 
 import torch
 
-from .denoiser import Denoiser
+from .denoiser import AfterGuidance, Denoiser
 from .errors import InputError
 from .request import Request
 from .slot_table import RowLife, SlotTable
@@ -41,6 +41,7 @@ class Guidance(abc.ABC):
         frame_dim: int = 0,
     ):
         self.denoiser = denoiser
+        self._after = denoiser.after_guidance if isinstance(denoiser, AfterGuidance) else None
         self.capacity = capacity
         self.latent_shape = latent_shape
         self.dtype = dtype
@@ -85,6 +86,11 @@ class Guidance(abc.ABC):
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, rows: slice) -> torch.Tensor:
         """The prediction for `rows` (one chunk), whose latents and sigmas are x, sigma."""
         cond = {k: c[rows] for k, c in self._cond.items()}
+        v = self._guided_prediction(x, sigma, cond, rows)
+        return v if self._after is None else self._after(v, x, sigma, cond)
+
+    def _guided_prediction(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict[str, torch.Tensor],
+                           rows: slice) -> torch.Tensor:
         if not self._guided:
             return self.denoiser.denoise(x, sigma, cond)
         n = x.shape[0]

@@ -236,3 +236,37 @@ def test_a_full_null_still_replaces_every_key():
         assert torch.equal(call["context"][1], null["context"]) and torch.equal(call["text"][1], null["text"])
     with pytest.raises(InputError, match="cond"):  # a full null leaves no key to add
         ring.submit(Request(seed=2, schedule=flow_schedule(2), cond={**ace_cond(2), "extra": torch.zeros(3)}))
+
+
+class Refining(Recorder):
+    """A denoiser that also refines the guided prediction (engine.AfterGuidance)."""
+
+    def __init__(self):
+        super().__init__()
+        self.after = []
+
+    def denoise(self, x, sigma, cond):
+        super().denoise(x, sigma, cond)
+        return cond["text"][:, :1, :1].expand_as(x).clone()  # each half's own constant
+
+    def after_guidance(self, v, x, sigma, cond):
+        self.after.append((v.clone(), {k: c.clone() for k, c in cond.items()}))
+        return v + 100.0
+
+
+@pytest.mark.parametrize("guidance", [1.0, 3.0])
+def test_after_guidance_sees_the_guided_rows_with_their_own_conditioning(guidance):
+    rec = Refining()
+    store = StateStore(initial={"guidance": guidance, "depth": 2})
+    null = {"text": torch.zeros(5, TEXT)}
+    ring = Ring(rec, SHAPE, store=store, admit_per_tick=None, null_cond=null)
+    a, b = ace_cond(1), ace_cond(2)
+    for seed, cond in ((1, a), (2, b)):
+        ring.submit(Request(seed=seed, schedule=flow_schedule(2), cond=cond))
+    ring.tick()
+    (v, cond), = rec.after
+    # one call per chunk, after the halves are combined: the conditional rows only
+    assert v.shape == (2, *SHAPE) and torch.equal(cond["text"], torch.stack([a["text"], b["text"]]))
+    c = torch.stack([a["text"][0, 0], b["text"][0, 0]])  # each row's conditional prediction (the null's is 0)
+    assert torch.allclose(v[:, 0, 0], guidance * c)  # CFG: null + g * (cond - null)
+    assert len(rec.calls[0]["text"]) == (4 if guidance != 1.0 else 2)

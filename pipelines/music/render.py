@@ -136,9 +136,6 @@ def generate_latents(models: MusicModels, job: MusicJob, progress: Progress | No
     shape = (frames, models.codec.channels)
     params = job_params(models, job)
     blend = job.task is MusicTask.COVER and job.cover_strength < 1.0
-    if blend and params["guidance"] != 1.0:
-        raise InputError("cover_strength", "below 1 runs without guidance only (a turbo folder, or guidance 1): "
-                                           "ACE-Step blends text to music in after its guidance")
     store = StateStore(initial={**params, "depth": 1})
     cond, null = conditions(models, job, frames, inputs)
     audio_to_audio = job.source is not None and not job.task.needs_source

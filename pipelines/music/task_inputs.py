@@ -181,23 +181,26 @@ def task_context(conditioner: AceStepConditioner, inputs: TaskInputs) -> torch.T
 
 
 class CoverBlend:
-    """diffusers' audio_cover_strength s: s x the cover prediction + (1 - s) x the
-    prediction under the text-to-music condition, from one extra call of the denoiser.
-
-    Rows whose conditioning holds no text-to-music text pass through unchanged. It runs
-    inside the ring's guidance, so it is exact only for unguided runs (turbo, or guidance
-    1): diffusers blends after its guidance, and the ring would blend the null half too.
-    """
+    """diffusers' audio_cover_strength s: s x the cover's guided prediction + (1 - s) x the
+    unguided prediction under the text-to-music condition, from one extra call of the
+    denoiser for the rows that hold such a condition, after guidance (the ring's
+    AfterGuidance hook), as diffusers blends after its guidance."""
 
     def __init__(self, inner):
         self.inner = inner
         self.name = inner.name
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, cond) -> torch.Tensor:
-        own = {k: v for k, v in cond.items() if k not in (PLAIN_TEXT, COVER_STRENGTH)}
-        v = self.inner.denoise(x, sigma, own)
+        return self.inner.denoise(x, sigma, _own(cond))
+
+    def after_guidance(self, v: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, cond) -> torch.Tensor:
         if PLAIN_TEXT not in cond:
             return v
-        plain = self.inner.denoise(x, sigma, {**own, "text": cond[PLAIN_TEXT]})
+        plain = self.inner.denoise(x, sigma, {**_own(cond), "text": cond[PLAIN_TEXT]})
         s = cond[COVER_STRENGTH].reshape(-1, *([1] * (x.dim() - 1)))
         return s * v + (1.0 - s) * plain
+
+
+def _own(cond) -> dict:
+    """The conditioning the DiT reads: without the blend's own entries."""
+    return {k: v for k, v in cond.items() if k not in (PLAIN_TEXT, COVER_STRENGTH)}
