@@ -52,9 +52,9 @@ def random_change(rng: random.Random, step_knobs: tuple[str, ...] = STEP_KNOBS) 
 
 def run_depth(models, depth: int, args) -> dict:
     sink = NullSink(OutputConfig(models.codec.sample_rate, buffer_seconds=20.0, channels=models.codec.audio_channels))
-    # a complete folder starts from its own defaults (turbo: no guidance); the house at guidance 2
-    defaults = models.defaults.params() if models.defaults is not None else {"guidance": 2.0}
-    distilled = models.defaults is not None and models.defaults.distilled
+    # the folder's own defaults (turbo: no guidance; base, the house models included: APG)
+    defaults = models.defaults.params()
+    distilled = models.defaults.distilled
     knobs = tuple(k for k in STEP_KNOBS if not (distilled and k == "guidance"))
     rig = music_rig(models, sink, initial={**defaults, "depth": depth, "loop_seconds": args.loop_seconds,
                                            "steps": args.steps, "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1]},

@@ -29,6 +29,7 @@ from pipelines.music.corpus import load_split
 from pipelines.music.cards import write_card
 from pipelines.music.models import HOUSE_MODELS, load_music_models
 from pipelines.music.render import MusicJob, render_music
+from pipelines.music.train_folder import TITLE
 
 
 def score(audios, rows, sr) -> dict[str, float]:
@@ -91,7 +92,7 @@ def update_card(folder: Path, results: dict, args) -> None:
     card["quality_command"] = (f"python bench/music_quality.py --captions {args.captions} --seconds {args.seconds:g} "
                                f"--steps {args.steps} --guidance {args.guidance:g} --update-card")
     path.write_text(json.dumps(card, indent=2))
-    write_card(path.parent, "House music DiT (AceStepTransformer1DModel)", card.get("summary", ""))
+    write_card(path.parent, TITLE, card.get("summary", ""))
 
 
 if __name__ == "__main__":

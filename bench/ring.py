@@ -1,9 +1,9 @@
 """Ring benchmark: engine overhead and throughput against one-at-a-time sampling.
 
 A tiny ACE-Step DiT (the real diffusers class, random weights) denoises 60 s
-latents; `--model DIR` runs a model folder's DiT instead (a complete ACE-Step 1.5
-folder conditioned on a fixed prompt through its own encoders, or the house layout on
-its MiniLM caption), guidance off: one row per slot. For each depth the ring runs
+latents; `--model DIR` runs a complete ACE-Step 1.5 folder's DiT instead (the house
+models or a real folder, conditioned on a fixed prompt through its own encoders),
+guidance off: one row per slot. For each depth the ring runs
 continuously, a new request whenever a slot frees with staggered admission as in live
 use, and is measured in steady state. Side by side, in alternating rounds, the same
 kind of requests run one at a time through a plain Euler loop at batch 1. The ring
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--depths", default="1,4,8")
     ap.add_argument("--rounds", type=int, default=2, help="alternating measurement rounds (median)")
     ap.add_argument("--solo-requests", type=int, default=2, help="requests timed one at a time per round")
-    ap.add_argument("--model", default=None, help="a model folder (complete ACE-Step 1.5, or the house layout); "
+    ap.add_argument("--model", default=None, help="a complete ACE-Step 1.5 folder (models/music: the house models); "
                                                   "default: the tiny random DiT")
     args = ap.parse_args()
 

@@ -15,8 +15,7 @@ LOADED_BYTES = {"float32, as demon loads it": 4, "bf16": 2}
 
 
 def add_check_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", type=Path, help="a complete ACE-Step 1.5 folder (model_index.json), or the house "
-                                                  "layout (vae/ + transformer/)")
+    parser.add_argument("folder", type=Path, help="a complete ACE-Step 1.5 folder (model_index.json)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
 
 
@@ -52,7 +51,7 @@ def describe(inv) -> list[str]:
 
     variant = inv.variant.value + (" (guidance distilled into the weights)" if inv.variant is Variant.TURBO else "")
     w, a = inv.widths, inv.audio
-    lines = [f"folder      {inv.folder}", f"layout      {inv.layout.value}", f"variant     {variant}", "components"]
+    lines = [f"folder      {inv.folder}", f"variant     {variant}", "components"]
     for c in inv.components:
         params = f"{count(c.params)} params" if c.params else ""
         stored = ", ".join(f"{d} {size(b)}" for d, b in c.weights.bytes_by_dtype.items()) if c.weights else ""
@@ -77,7 +76,7 @@ def describe(inv) -> list[str]:
 
 def as_json(inv) -> dict:
     return {
-        "folder": str(inv.folder), "layout": inv.layout.name.lower(), "variant": inv.variant.value,
+        "folder": str(inv.folder), "variant": inv.variant.value,
         "components": [{"name": c.name, "class": c.cls, "params": c.params,
                         "bytes_by_dtype": c.weights.bytes_by_dtype if c.weights else {}, "notes": list(c.notes)}
                        for c in inv.components],

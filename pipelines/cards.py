@@ -10,11 +10,14 @@ def write_card(folder: Path, title: str, summary: str, corpus: str, card: dict |
     """`card` is what to show, when it is not the folder's house.json as it stands."""
     card = card if card is not None else json.loads((folder / "house.json").read_text())
     lines = [f"# {title}", "", summary, "", f"- data: {corpus}"]
-    for key in ("command", "train_minutes", "prep_minutes", "steps", "batch", "clips", "parameters",
+    for key in ("command", "train_minutes", "train_minutes_total", "prep_minutes", "steps", "batch", "clips", "parameters",
                 "weights_dtype", "hop", "halo_frames", "scales", "sigma", "detail", "steady", "networks"):
         if key in card:
             lines.append(f"- {key.replace('_', ' ')}: `{card[key]}`" if key == "command" else
                          f"- {key.replace('_', ' ')}: {format_metric(card[key])}")
+    for stage in card.get("before", []):  # the runs it resumed from, first to last
+        lines.append(f"- resumed from: `{stage.get('command')}` ({stage.get('train_minutes')} min, "
+                     f"{stage.get('steps')} steps, {stage.get('clips')} clips)")
     lines.append("- machine: 2-core AMD EPYC, torch 2.13.0 CPU")
     if "metrics_heldout" in card:
         lines += ["", "Held-out metrics:", ""]

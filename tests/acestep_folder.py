@@ -1,7 +1,8 @@
 """A tiny random but complete ACE-Step 1.5 folder, built in code and offline.
 
 Every component of a real folder is here, each tiny, with the real audio geometry:
-48 kHz stereo, hop 1920 = 2*4*4*6*10, so 25 latent frames per second. The tokenizer
+48 kHz stereo, hop 1920 = 2*4*4*6*10, so 25 latent frames per second (or the house
+models' 16 kHz mono, hop 640 = 2*4*8*10, also 25 frames per second). The tokenizer
 is byte-level BPE without merges, built in code as a `Qwen2Tokenizer` (one token per
 byte; `<|endoftext|>` one special token that also pads, as Qwen's does). The condition
 encoder's silence latent is filled with small random values: a real folder carries
@@ -20,6 +21,8 @@ WIDTH = 32  # the DiT and condition encoder's hidden size (2048 in the 2B model)
 ATTENTION = {"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "rope_theta": 10000.0,
              "sliding_window": 16}
 VARIANTS = ("turbo", "base")
+# sample rate, audio channels and the VAE's downsampling ratios (their product is the hop)
+AUDIO = {"48k": (48_000, 2, [2, 4, 4, 6, 10]), "16k": (16_000, 1, [2, 4, 8, 10])}
 
 
 def build_tokenizer():
@@ -32,8 +35,9 @@ def build_tokenizer():
                           pad_token="<|endoftext|>")
 
 
-def build_pipeline(variant: str = "turbo", seed: int = 0):
-    """The in-memory AceStepPipeline of the tiny folder (`variant`: turbo or base)."""
+def build_pipeline(variant: str = "turbo", seed: int = 0, audio: str = "48k"):
+    """The in-memory AceStepPipeline of the tiny folder (`variant`: turbo or base; `audio`:
+    48k stereo as ACE-Step 1.5, or 16k mono as the house models)."""
     from diffusers import AceStepPipeline, AutoencoderOobleck, FlowMatchEulerDiscreteScheduler
     from diffusers.models.transformers.ace_step_transformer import AceStepTransformer1DModel
     from diffusers.pipelines.ace_step import (AceStepAudioTokenDetokenizer, AceStepAudioTokenizer,
@@ -63,9 +67,10 @@ def build_pipeline(variant: str = "turbo", seed: int = 0):
         fsq_input_levels=[4, 4, 4], fsq_input_num_quantizers=1, **pooling, **ATTENTION)
     audio_token_detokenizer = AceStepAudioTokenDetokenizer(
         hidden_size=WIDTH, intermediate_size=64, audio_acoustic_hidden_dim=A, **pooling, **ATTENTION)
+    rate, channels, ratios = AUDIO[audio]
     vae = AutoencoderOobleck(
-        encoder_hidden_size=2 * A, downsampling_ratios=[2, 4, 4, 6, 10], channel_multiples=[1, 1, 1, 1, 1],
-        decoder_channels=4, decoder_input_channels=A, audio_channels=2, sampling_rate=48_000)
+        encoder_hidden_size=2 * A, downsampling_ratios=ratios, channel_multiples=[1] * len(ratios),
+        decoder_channels=4, decoder_input_channels=A, audio_channels=channels, sampling_rate=rate)
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0)
     return AceStepPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer,
@@ -73,12 +78,12 @@ def build_pipeline(variant: str = "turbo", seed: int = 0):
         audio_token_detokenizer=audio_token_detokenizer)
 
 
-def build_folder(root: Path | str, variant: str = "turbo", seed: int = 0) -> Path:
+def build_folder(root: Path | str, variant: str = "turbo", seed: int = 0, audio: str = "48k") -> Path:
     """Save the tiny pipeline under `root` (safetensors) and return the folder."""
     from transformers.utils import logging as transformers_logging
 
     root = Path(root)
-    pipeline = build_pipeline(variant, seed)
+    pipeline = build_pipeline(variant, seed, audio)
     # transformers' save_pretrained draws a "Writing model shards" bar on stderr, and the folder is
     # built inside the first test that asks for it, whose captured stderr it would then spoil
     was_enabled = transformers_logging.is_progress_bar_enabled()

@@ -42,33 +42,13 @@ def null_cond():
     return {"text": torch.zeros(TEXT)}
 
 
-def tiny_folder(root, channels=16):
-    """A random ACE-Step-layout folder, as `save_pretrained` writes it."""
-    from pipelines.music.codec import TINY_CODEC, build_codec
-    from pipelines.music.dit import HOUSE_DIT, build_dit
-
-    vae = build_codec({**TINY_CODEC, "encoder_hidden_size": 2 * channels, "decoder_input_channels": channels,
-                       "decoder_channels": 8, "channel_multiples": [1, 2, 2, 2]}, seed=1)
-    dit = build_dit({**HOUSE_DIT, "num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128,
-                     "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32,
-                     "audio_acoustic_hidden_dim": channels, "in_channels": 3 * channels}, seed=2)
-    vae.save_pretrained(str(root / "vae"), safe_serialization=True)
-    dit.save_pretrained(str(root / "transformer"), safe_serialization=True)
-    return vae, dit
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    """A random folder with a card carrying the latent statistics, as the house models have
-    (identity statistics: the values a folder without them gets)."""
-    import json
+    """A tiny random complete folder in the house models' audio format (16 kHz mono, 25
+    latent frames/s), a base checkpoint as they are (APG by default)."""
+    from acestep_folder import build_folder
 
-    root = tmp_path_factory.mktemp("tiny_models")
-    vae, _ = tiny_folder(root)
-    channels = int(vae.config.decoder_input_channels)
-    card = {"latent_mean": [0.0] * channels, "latent_std": [1.0] * channels}
-    (root / "vae" / "house.json").write_text(json.dumps(card))
-    return root
+    return build_folder(tmp_path_factory.mktemp("tiny_models"), "base", seed=1, audio="16k")
 
 
 @pytest.fixture(scope="session")

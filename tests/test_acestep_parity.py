@@ -220,14 +220,3 @@ def test_bad_song_input_is_one_line_exit_2_and_nothing_written(acestep_folders, 
     lines = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("demon: error:") and fragment in lines[0], lines
     assert list(out.parent.iterdir()) == []
-
-
-def test_the_house_layout_refuses_lyrics_it_cannot_hear(tiny_models, tmp_path, capsys):
-    lyrics = tmp_path / "lyrics.txt"
-    lyrics.write_text(LYRICS)
-    out = tmp_path / "song.wav"
-    rc = main(["render", "music", "--model", str(tiny_models), "--prompt", "x", "--seconds", "1", "--steps", "1",
-               "--lyrics", str(lyrics), "--out", str(out)])
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(lines) == 1 and "no lyrics" in lines[0], lines
-    assert not out.exists()

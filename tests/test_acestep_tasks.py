@@ -254,16 +254,6 @@ def test_cover_of_a_folder_without_its_audio_tokenizer_is_refused(acestep_folder
                                              window=WINDOW)).shape == (50, 8)
 
 
-@pytest.mark.parametrize("extra", [["--task", "repaint", "--source", "SOURCE"], ["--task", "cover", "--source", "SOURCE"],
-                                   ["--reference", "SOURCE", "--seconds", "1"]])
-def test_the_house_layout_refuses_the_tasks(tiny_models, files, tmp_path, capsys, extra):
-    out = tmp_path / "song.wav"
-    rc = _render(tiny_models, out, *[str(files["source"]) if e == "SOURCE" else e for e in extra])
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(lines) == 1 and "the house models run text to music and audio-to-audio only" in lines[0]
-    assert not out.exists()
-
-
 # ---- the command line ---------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine import Ring, StateStore, TorchDenoiser, request_from_state, run_alone
-from pipelines.music.exports import music_decoder_spec, music_dit_spec
+from pipelines.music.exports import music_decoder_spec
 from pipelines.video_sr.exports import video_sr_decoder_spec, video_sr_refiner_spec
 from pipelines.voice.exports import voice_converter_spec, voice_decoder_spec
 from trt_builds.backends import Backend, make_denoiser
@@ -31,7 +31,7 @@ def specs(tiny_models, tiny_video_sr, tiny_voice):
     video = load_video_sr(tiny_video_sr, 4)
     voice, _ = load_voice(tiny_voice)
     return {s.name: s for s in (
-        music_dit_spec(music.transformer), music_decoder_spec(music.codec.vae),
+        music.export_spec(), music_decoder_spec(music.codec.vae),
         video_sr_refiner_spec(video.refiner, video.cfg, 4), video_sr_decoder_spec(video.decoder, video.cfg, 4),
         voice_converter_spec(voice.converter), voice_decoder_spec(voice.codec))}
 

@@ -4,10 +4,9 @@ Batch is 1-16 (the ring's padded batch; guidance doubles the rows, so depth 8 wi
 guidance fills it). The length profiles:
 
   music_dit           frames 16-3000 (opt 750 = 30 s at 25 frames/s), even (patch size 2);
-                      condition tokens: the house's MiniLM captions 1-64 (opt 24, the padded
-                      caption length); a complete folder's sequence of lyrics, one timbre
-                      token and caption 1-2305 (each at its tokenizer cap: 2048 + 1 + 256;
-                      opt 512, a caption with a verse or two of lyrics)
+                      condition tokens: the folder's sequence of lyrics, one timbre token
+                      and caption 1-2305 (each at its tokenizer cap: 2048 + 1 + 256; opt
+                      512, a caption with a verse or two of lyrics)
   music_vae_decoder   latent frames 1-3000 (opt 64: one tick of playback plus its halo)
 """
 
@@ -22,16 +21,15 @@ from trt_builds.export import BATCH, AxisProfile, CondModule, ExportSpec, PartKi
 from .dit import dit_call
 
 
-CAPTION_TOKENS = AxisProfile(1, 24, 64)
 SONG_TOKENS_OPT = 512
 
 
 def song_tokens(max_tokens: int) -> AxisProfile:
-    """A complete folder's condition sequence, up to the longest its conditioner gives."""
+    """The folder's condition sequence, up to the longest its conditioner gives."""
     return AxisProfile(1, min(SONG_TOKENS_OPT, max_tokens), max_tokens)
 
 
-def music_dit_spec(dit, tokens: AxisProfile = CAPTION_TOKENS) -> ExportSpec:
+def music_dit_spec(dit, tokens: AxisProfile) -> ExportSpec:
     cfg = dit.config
     c, ctx = cfg.audio_acoustic_hidden_dim, cfg.in_channels - cfg.audio_acoustic_hidden_dim
     width = cfg.encoder_hidden_size or cfg.hidden_size

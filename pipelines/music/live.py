@@ -135,7 +135,7 @@ class LiveMusic:
 
     def _new_ring(self, key: tuple[int, ...]) -> Ring:
         frames, channels, length = key
-        null = self.conditioning.null(frames, length)
+        null = self.conditioning.null(length)
         ring = Ring(self.denoiser, (frames, channels), store=self.store, null_cond=null, max_batch=self.max_batch)
         self.counters.rings += 1
         return ring

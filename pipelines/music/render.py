@@ -1,10 +1,8 @@
-"""Headless music rendering through the ring: text to music, audio-to-audio, and a
-complete folder's tasks (repaint, cover, a timbre reference).
+"""Headless music rendering through the ring: text to music, audio-to-audio, and the
+folder's tasks (repaint, cover, a timbre reference).
 
-A complete ACE-Step folder conditions through its own encoders (conditioning.py) and
-fills what the job leaves unsaid from its defaults; the house layout conditions on
-MiniLM captions and runs text to music and audio-to-audio only. `conditions` is the
-one place that tells them apart. A task's audio inputs are read once, before the
+The folder conditions through its own encoders (conditioning.py) and fills what the job
+leaves unsaid from its defaults. A task's audio inputs are read once, before the
 request is submitted (task_inputs.py).
 """
 
@@ -26,7 +24,6 @@ from .prompt import SongMeta, SongText
 from .task_inputs import (COVER_STRENGTH, PLAIN_TEXT, CoverBlend, TaskInputs, frames_of, keep_source,
                           read_model_audio, task_context, task_inputs)
 from .tasks import MusicTask, RepaintWindow, check_cover_strength
-from .text import encode_captions, null_caption
 
 DECODE_BLOCK_SECONDS = 5.0  # windowed decode keeps memory flat for long renders
 
@@ -49,10 +46,6 @@ class MusicJob:
 
 def prepare(models: MusicModels, job: MusicJob) -> TaskInputs:
     """The job's checked task inputs: its source and reference read, its length known."""
-    if models.conditioner is None and (job.task is not MusicTask.TEXT2MUSIC or job.reference is not None):
-        field = "task" if job.task is not MusicTask.TEXT2MUSIC else "reference"
-        raise InputError(field, "the house models run text to music and audio-to-audio only; repaint, cover and "
-                                "a timbre reference need a complete ACE-Step folder (--model)")
     if job.window != RepaintWindow() and job.task is not MusicTask.REPAINT:
         raise InputError("repaint_start", "a repaint window needs the repaint task")
     check_cover_strength(job.cover_strength)
@@ -70,39 +63,26 @@ def conditions(models: MusicModels, job: MusicJob, frames: int,
                inputs: TaskInputs | None = None) -> tuple[dict, dict]:
     """(cond, null) of the job's one request, built once before it is submitted
     (`inputs`: the job's prepared task inputs; None prepares them)."""
-    if models.conditioner is not None:
-        inputs = inputs if inputs is not None else prepare(models, job)
-        conditioner = models.conditioner
-        song = SongText(job.prompt or "", job.lyrics, inputs.seconds, job.meta, job.task.value)
-        cond = conditioner.cond(song, frames, task_context(conditioner, inputs), inputs.timbre)
-        if job.task is MusicTask.COVER and job.cover_strength < 1.0:
-            # the text-to-music condition CoverBlend blends in, with the same timbre
-            cond[PLAIN_TEXT] = conditioner.encode(replace(song, task=MusicTask.TEXT2MUSIC.value), inputs.timbre)
-            cond[COVER_STRENGTH] = torch.tensor([job.cover_strength])
-        null = conditioner.null(cond)
-        return ({**cond, **null} if job.prompt is None else cond), null
-    prepare(models, job)  # the house layout refuses the tasks it cannot run
-    if job.lyrics or job.meta != SongMeta():
-        raise InputError("lyrics", "the house models condition on a caption alone (no lyrics or metadata); "
-                                   "use a complete ACE-Step folder (--model)")
-    cfg = models.transformer.config
-    context = torch.zeros(frames, cfg.in_channels - cfg.audio_acoustic_hidden_dim)
-    null = {"text": null_caption(1)[0], "context": context.clone()}
-    cond = {"text": encode_captions([job.prompt])[0] if job.prompt is not None else null["text"], "context": context}
-    return cond, null
+    inputs = inputs if inputs is not None else prepare(models, job)
+    conditioner = models.conditioner
+    song = SongText(job.prompt or "", job.lyrics, inputs.seconds, job.meta, job.task.value)
+    cond = conditioner.cond(song, frames, task_context(conditioner, inputs), inputs.timbre)
+    if job.task is MusicTask.COVER and job.cover_strength < 1.0:
+        # the text-to-music condition CoverBlend blends in, with the same timbre
+        cond[PLAIN_TEXT] = conditioner.encode(replace(song, task=MusicTask.TEXT2MUSIC.value), inputs.timbre)
+        cond[COVER_STRENGTH] = torch.tensor([job.cover_strength])
+    null = conditioner.null(cond)
+    return ({**cond, **null} if job.prompt is None else cond), null
 
 
 def job_params(models: MusicModels, job: MusicJob) -> dict:
-    """The job's registry values over the folder's defaults (none for the house models)."""
+    """The job's registry values over the folder's defaults."""
     return folder_params(models, job.params)
 
 
 def folder_params(models: MusicModels, given: dict) -> dict:
-    """Registry values `given` over the folder's defaults (none for the house models);
-    live starts from these too."""
+    """Registry values `given` over the folder's defaults; live starts from these too."""
     defaults = models.defaults
-    if defaults is None:
-        return dict(given)
     params = {**defaults.params(), **given}
     if defaults.distilled and params["guidance"] != 1.0:
         raise InputError("guidance", f"{models.card.get('folder', 'this folder')} is a turbo checkpoint: guidance "

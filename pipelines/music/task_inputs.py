@@ -114,8 +114,8 @@ def repaint_context(source: torch.Tensor, silence: torch.Tensor, window: tuple[i
     return torch.cat([kept, mask], dim=-1)
 
 
-def check_cover(conditioner: AceStepConditioner | None) -> None:
-    if conditioner is None or conditioner.audio_tokenizer is None:
+def check_cover(conditioner: AceStepConditioner) -> None:
+    if conditioner.audio_tokenizer is None:
         raise InputError("task", "cover needs the folder's audio_tokenizer and audio_token_detokenizer, "
                                  "which this folder does not have")
 
@@ -151,7 +151,7 @@ class TaskInputs:
     timbre: torch.Tensor | None = None  # a reference's; None: the silence latent's
 
 
-def task_inputs(codec: LatentCodec, conditioner: AceStepConditioner | None, task: MusicTask, seconds: float | None,
+def task_inputs(codec: LatentCodec, conditioner: AceStepConditioner, task: MusicTask, seconds: float | None,
                 source: Path | None, window: RepaintWindow, reference: Path | None) -> TaskInputs:
     """Read and check a request's audio inputs; `seconds` None: the source's length."""
     timbre = reference_timbre(codec, reference) if reference is not None else None
