@@ -31,7 +31,7 @@ bench: setup
 	$(PY) bench/voice.py --backend ort
 	$(PY) bench/backends.py
 
-# Reproducing the house music models (about 2 h on 2 cores): corpus, then VAE, then DiT.
+# Reproducing the house music models (about 5 h on 2 cores): corpus, then VAE, then DiT.
 music-data: setup
 	$(PY) -m pipelines.music.data --out data/music --clips 1600 --seconds 10 --seed 0
 
@@ -56,8 +56,18 @@ music-vae: setup
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --floor 1e-5 --chroma 0 --out models/music/vae
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 60 --init models/music/vae --out models/music/vae
 
+# The DiT and condition encoder (about 3 h): a caption-only DiT first (build/music_stage1),
+# whose weights start the complete folder's training; then two runs of it, the second
+# resuming the first, the clips' latents cached (and grown) in build/.
 music-dit: setup
-	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 40 --clips 640
-	$(PY) -m pipelines.music.train_dit --data data/music --models models/music --minutes 15 --clips 640 --init
+	mkdir -p build/music_stage1 && ln -sfn ../../models/music/vae build/music_stage1/vae
+	$(PY) -m pipelines.music.train_dit --data data/music --models build/music_stage1 --minutes 40 --clips 640
+	$(PY) -m pipelines.music.train_dit --data data/music --models build/music_stage1 --minutes 15 --clips 640 --init
+	$(PY) -m pipelines.music.train_folder --data data/music --vae models/music/vae --out build/music_folder1 \
+	    --init build/music_stage1/transformer --clips 640 --encode-minutes 12 --batch 16 --lr 3e-4 --minutes 36 \
+	    --cache build/music_latents.safetensors
+	$(PY) -m pipelines.music.train_folder --data data/music --vae models/music/vae --out models/music \
+	    --init build/music_folder1 --clips 1365 --encode-minutes 14 --batch 16 --lr 2e-4 --minutes 85 \
+	    --cache build/music_latents.safetensors
 
 music-models: music-data music-vae music-dit

@@ -14,6 +14,10 @@ loop length or typing prompts does not pile up rings. Shrinking the ring's depth
 compacts rows and drains the rest. So no admitted slot is ever discarded, and the
 `discarded_slots` counter measures it rather than assumes it.
 
+The folder's tasks play live too (the `task` parameter): a repaint redraws bars of the
+loop playing (or of the --source file) and keeps the rest of it exactly; a cover redraws
+it from its audio tokens. Each is built at admission as `demon render music` builds it.
+
 Audio is the model's own format end to end: its sample rate and channels (48 kHz
 stereo for ACE-Step 1.5) from the decode windows through the crossfade to the sink
 and the taps (the web page), at the fixed `gain`, never normalised per block.

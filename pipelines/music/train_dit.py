@@ -1,6 +1,10 @@
-"""Train the house music DiT (a tiny AceStepTransformer1DModel) with flow matching.
+"""Stage 1 of the house music folder: a caption-only DiT (a tiny AceStepTransformer1DModel)
+trained with flow matching, whose weights start train_folder.py's (house_folder.warm_start).
 
-    python -m pipelines.music.train_dit --data data/music --models models/music --minutes 45
+    python -m pipelines.music.train_dit --data data/music --models build/music_stage1 --minutes 40
+
+The folder given holds vae/ (a link to the house VAE) and gets transformer/; it is a
+training stage, not a model folder the pipelines load.
 
 Latents come from the house VAE (models/music/vae, trained first), normalised by the
 statistics on its card; captions become MiniLM token embeddings. Flow matching:
@@ -25,7 +29,7 @@ from .cards import write_card
 from .codec import encode_mean
 from .corpus import load_split
 from .dit import HOUSE_DIT, build_dit, latent_shape
-from .models import HOUSE_MODELS, load_codec
+from .models import load_codec
 from .text import encode_captions, null_caption
 
 
@@ -56,7 +60,8 @@ def flow_loss(model, x0: torch.Tensor, text: torch.Tensor, gen: torch.Generator)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/music"))
-    ap.add_argument("--models", type=Path, default=HOUSE_MODELS, help="folder holding vae/ (the DiT goes to transformer/)")
+    ap.add_argument("--models", type=Path, default=Path("build/music_stage1"),
+                    help="folder holding vae/ (the DiT goes to transformer/)")
     ap.add_argument("--minutes", type=float, default=45.0)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4)
