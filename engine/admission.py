@@ -30,6 +30,7 @@ class Admitter:
         factory: RequestFactory | None = None,
         admit_per_tick: int | None = 1,
         max_queue: int = 1024,
+        completed: Callable[[], int] = lambda: 0,
     ):
         self.rows = rows
         self.latent_shape = latent_shape
@@ -41,6 +42,11 @@ class Admitter:
         self.head = 0  # the row the next admission tries first
         self._check_cond = check_cond  # the guidance's: it stores the conditioning
         self._reject = reject  # counts the refusal and keeps it as the ring's last error
+        self._completed = completed  # the ring's completions so far
+        # (state version, completions) of the factory's last refusal: the same state with
+        # nothing finished since gives the same refusal, so it is not asked again (a
+        # refused live request would otherwise be refused, and counted, every tick)
+        self._refused: tuple[int, int] | None = None
 
     def submit(self, request: Request) -> int:
         try:
@@ -85,6 +91,9 @@ class Admitter:
             return self.queue.popleft()
         if self.factory is None:
             return None
+        key = (state.version, self._completed())
+        if key == self._refused:
+            return None
         try:
             request = self.factory(state)
             if request is not None:
@@ -92,7 +101,9 @@ class Admitter:
         except InputError as err:
             # A bad live request must not stop the tick loop: count it, keep serving.
             self._reject(err)
+            self._refused = key
             return None
+        self._refused = None
         return request
 
     def _validate(self, request: Request) -> None:

@@ -82,6 +82,7 @@ class Ring:
         self.admission = Admitter(
             self.rows, self.latent_shape, depth=self.store.snapshot["depth"], check_cond=self.guidance.check_cond,
             reject=self._reject, factory=factory, admit_per_tick=admit_per_tick, max_queue=max_queue,
+            completed=lambda: self.counters.completed,
         )
         self._tick = 0
         self._retarget = PendingRetarget()

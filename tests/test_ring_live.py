@@ -294,3 +294,35 @@ def test_a_failing_retarget_leaves_slots_on_their_schedule(denoiser):
     ring.tick()
     assert ring.counters.rejected == 2 and ring.last_error.field == "steps"
     assert all(c.schedule.steps == 4 for c in ring.run_until_idle())
+
+
+def test_a_refused_live_request_is_not_asked_again_until_something_changes(denoiser):
+    """The same state with nothing finished since gives the same refusal: the factory is
+    asked once, not every tick, until the state changes or a slot completes."""
+    store = StateStore(initial={"depth": 2, "steps": 2})
+    calls = []
+    refuse = {"on": True}
+
+    def picky(state):
+        calls.append(state.version)
+        if refuse["on"] and state["seed"] == 7:
+            raise InputError("seed", "not this one")
+        return request_from_state(state, cond=text(state["seed"]))
+
+    ring = Ring(denoiser, SHAPE, store=store, factory=picky)
+    store.set("seed", 7)
+    for _ in range(20):
+        ring.tick()
+    assert ring.counters.rejected == 1 and len(calls) == 1  # once for this state, nothing in flight
+    store.set("seed", 8)  # a new state is asked at once
+    ring.tick()
+    assert ring.counters.admitted == 1 and len(calls) == 2
+    store.set("seed", 7)
+    ring.tick()  # row 2 is refused at this state...
+    refuse["on"] = False  # ...which the factory would now take, but the state is the same
+    ring.tick()
+    assert ring.counters.rejected == 2
+    while ring.counters.completed == 0:
+        ring.tick()  # a completion asks again under the same state
+    ring.tick()
+    assert ring.counters.admitted >= 2 and ring.counters.rejected == 2

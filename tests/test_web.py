@@ -32,7 +32,10 @@ SCREENSHOT = Path(__file__).resolve().parents[1] / "out" / "web-page.png"
 def engine(tiny_models, tmp_path):
     """The live engine (tiny models) playing in real time, with the page served on a free port."""
     models = load_music_models(tiny_models)
-    rig = music_rig(models, NullSink(OutputConfig(16_000)), initial={"loop_seconds": 3.0, "steps": 3, "depth": 2})
+    # guidance 1: one row per slot, the load the deadline test was sized for (the tiny base
+    # folder's own default, APG at 7, doubles every tick)
+    rig = music_rig(models, NullSink(OutputConfig(16_000)),
+                    initial={"loop_seconds": 3.0, "steps": 3, "depth": 2, "guidance": 1.0})
     with serving(rig, WebConfig(port=0, presets=tmp_path / "presets")) as served:
         yield served
 
