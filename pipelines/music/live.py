@@ -47,7 +47,7 @@ from .models import MusicModels
 from .player import Loop, LoopPlayer
 from .render import source_latents
 from .task_inputs import keep_source
-from .tasks import MusicTask
+from .tasks import MusicTask, check_task_strength
 
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
@@ -149,8 +149,7 @@ class LiveMusic:
         if frames != self.ring.frames:
             return None  # the next engine step switches rings
         task = MusicTask(state["task"])
-        if task.needs_source and state["strength"] < 1.0:
-            raise InputError("strength", f"{task.value} starts from noise, as ACE-Step's does; leave it at 1")
+        check_task_strength(task, state["strength"])
         window = repaint_frames(state, self.codec.frame_rate, frames) if task is MusicTask.REPAINT else None
         source = None
         if task.needs_source or state["strength"] < 1.0:

@@ -23,7 +23,7 @@ from .models import MusicModels
 from .prompt import SongMeta, SongText
 from .task_inputs import (COVER_STRENGTH, PLAIN_TEXT, CoverBlend, TaskInputs, frames_of, keep_source,
                           read_model_audio, task_context, task_inputs)
-from .tasks import MusicTask, RepaintWindow, check_cover_strength
+from .tasks import MusicTask, RepaintWindow, check_cover_strength, check_task_strength
 
 DECODE_BLOCK_SECONDS = 5.0  # windowed decode keeps memory flat for long renders
 
@@ -51,8 +51,7 @@ def prepare(models: MusicModels, job: MusicJob) -> TaskInputs:
     check_cover_strength(job.cover_strength)
     if job.cover_strength != 1.0 and job.task is not MusicTask.COVER:
         raise InputError("cover_strength", "needs the cover task")
-    if job.task.needs_source and job.params.get("strength", 1.0) < 1.0:
-        raise InputError("strength", f"{job.task.value} starts from noise, as ACE-Step's does; leave it at 1")
+    check_task_strength(job.task, job.params.get("strength", 1.0))
     if job.seconds is None and not job.task.needs_source:
         raise InputError("seconds", "text to music needs a length")
     return task_inputs(models.codec, models.conditioner, job.task, job.seconds,

@@ -59,6 +59,12 @@ class RepaintWindow:
         return first, max(first + 1, min(stop, total))
 
 
+def check_task_strength(task: MusicTask, strength: float) -> None:
+    """Repaint and cover start from noise, as ACE-Step's do: no audio-to-audio strength."""
+    if task.needs_source and strength < 1.0:
+        raise InputError("strength", f"{task.value} starts from noise, as ACE-Step's does; leave it at 1")
+
+
 def check_cover_strength(strength: float) -> None:
     """diffusers' audio_cover_strength: 1 is all cover; below it, text-to-music is blended in."""
     if not 0.0 <= strength <= 1.0:
