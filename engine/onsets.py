@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .params import Propagation
 
@@ -49,20 +49,28 @@ class OnsetTracker:
                 queue.append(Change(name, version, at))
         return forgotten
 
-    def heard(self, propagation: Propagation, version: int, at: float) -> list[tuple[str, float]]:
+    def heard(self, propagation: Propagation, version: int, at: float,
+              only: Callable[[str], bool] | None = None) -> list[tuple[str, float]]:
         """Output carrying every change of `propagation` up to `version` is heard at `at`.
 
-        Resolves those changes and returns (name, onset seconds) for each.
+        Resolves those changes and returns (name, onset seconds) for each. With `only`,
+        just the changes of the names it accepts: one class may be applied at two places
+        (a live music gain at the device, a crossfade at decode), each reporting its own.
         """
         out = []
         with self._lock:
             queue = self._pending[propagation]
+            skipped = []
             while queue and queue[0].version <= version:
                 change = queue.popleft()
+                if only is not None and not only(change.name):
+                    skipped.append(change)
+                    continue
                 onset = max(0.0, at - change.at)
                 out.append((change.name, onset))
                 self._onsets.setdefault(change.name, collections.deque(maxlen=PER_NAME)).append(onset)
                 self._class_onsets[propagation].append(onset)
+            queue.extendleft(reversed(skipped))  # still pending, in their order
         return out
 
     def class_onsets(self, propagation: Propagation) -> list[float]:

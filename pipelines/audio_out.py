@@ -14,6 +14,7 @@ import numpy as np
 from engine import InputError
 
 from .audio_io import LAYOUTS
+from .output_stage import OutputStage
 from .sample_ring import SampleRing
 
 
@@ -87,6 +88,14 @@ class _Sink:
         self.underflows = 0  # PortAudio's output-underflow flags (device-level underruns)
         self.played = 0  # blocks handed to the device
         self.latency_s = 0.0
+        self.output = OutputStage(config.blocksize)  # gain, applied block by block on the way out
+
+    def pull(self, block: np.ndarray) -> bool:
+        """The consumer's side: fill a (frames, channels) block for the device (silence
+        when starved) with the output-class controls applied; False when starved."""
+        full = self.ring.read_into(block)
+        self.output.apply(block)
+        return full
 
     def write(self, samples: np.ndarray) -> int:
         """Queue engine-rate samples, (n,) or (n, channels); returns engine-rate frames
@@ -138,7 +147,7 @@ class SoundDeviceSink(_Sink):
     def _callback(self, outdata, frames, time_info, status) -> None:
         if status.output_underflow:
             self.underflows += 1
-        self.ring.read_into(outdata)
+        self.pull(outdata)
         self.played += 1
 
     def start(self) -> None:
@@ -164,7 +173,7 @@ class NullSink(_Sink):
         deadline = time.monotonic()
         while not self._stop.is_set():
             deadline += period
-            self.ring.read_into(self._block)
+            self.pull(self._block)
             self.played += 1
             deadline, late = wait_until(deadline, period, self._stop)
             self.underflows += late

@@ -28,15 +28,15 @@ def const_loop(value, frames, version=0):
 def test_player_swaps_at_the_playhead_with_an_equal_power_crossfade():
     player = LoopPlayer(frame_decoder, DecoderGeometry(HOP, 0))
     player.offer(const_loop(1.0, 10))
-    first, started = player.render(12, 1.0, 8)
+    first, started = player.render(12, 8)
     assert started is not None and np.allclose(first, 1.0)
     player.offer(const_loop(2.0, 10, 1))
-    fade, started = player.render(8, 1.0, 8)
+    fade, started = player.render(8, 8)
     t = np.arange(8) / 8
     expected = np.cos(0.5 * math.pi * t) * 1.0 + np.sin(0.5 * math.pi * t) * 2.0
     assert started.final_version == 1 and np.allclose(fade, expected, atol=1e-6)
-    after, started = player.render(6, 0.5, 8)
-    assert started is None and np.allclose(after, 1.0)  # gain 0.5 applies from the next block
+    after, started = player.render(6, 8)
+    assert started is None and np.allclose(after, 2.0)  # the new loop at the decoder's level
     assert player.position == 26
 
 
@@ -44,10 +44,10 @@ def test_a_new_loop_enters_in_time_on_the_shared_timeline():
     player = LoopPlayer(frame_decoder, DecoderGeometry(HOP, 0))
     ramp = Loop(torch.arange(12.0).repeat(1, 2, 1), 0, 0)  # sample value = frame index
     player.offer(const_loop(0.0, 5))
-    player.render(30, 1.0, 1)  # playhead at 30 samples
+    player.render(30, 1)  # playhead at 30 samples
     player.offer(ramp)
-    out, _ = player.render(1, 1.0, 1)  # a 1-sample fade: all new loop
-    out, _ = player.render(8, 1.0, 1)
+    out, _ = player.render(1, 1)  # a 1-sample fade: all new loop
+    out, _ = player.render(8, 1)
     assert out.tolist() == [(31 + i) // HOP % 12 for i in range(8)]
 
 
@@ -61,7 +61,7 @@ def test_player_cost_per_block_does_not_grow_with_the_loop():
     for frames in (50, 5000):
         player = LoopPlayer(counting, DecoderGeometry(HOP, 3))
         player.offer(const_loop(1.0, frames))
-        player.render(32, 1.0, 1)
+        player.render(32, 1)
     assert seen[0] == seen[1] == 32 // HOP + 2 * 3
 
 
@@ -88,7 +88,7 @@ def play(live, seconds):
     for _ in range(int(seconds * live.sink.device_rate / 400)):
         for _ in range(3):
             live.step()
-        live.sink.ring.read_into(block)
+        live.sink.pull(block)
 
 
 def test_depth_and_loop_length_changes_keep_every_admitted_slot(live, session):
@@ -162,9 +162,9 @@ def test_bar_aligned_loops_lock_to_the_link_timeline(live, session):
         sr = live.sample_rate
         render, drift = live.player.render, []
 
-        def watched(n, gain, crossfade):  # where each block starts, against Link's beat for its play time
+        def watched(n, crossfade):  # where each block starts, against Link's beat for its play time
             drift.append(abs(live.player.position - clock.position(live.sink.lead_s(), sr)) / sr)
-            return render(n, gain, crossfade)
+            return render(n, crossfade)
 
         live.player.render = watched
         play(live, 2.0)

@@ -85,16 +85,16 @@ def test_a_stereo_player_crossfades_every_channel_alike():
     player = LoopPlayer(lambda z: z[:, :2].repeat_interleave(hop, dim=-1), DecoderGeometry(hop, 0), channels=2)
     loop = lambda left, right, v: Loop(torch.tensor([left, right])[None, :, None].repeat(1, 1, 10), v, v)  # noqa: E731
     player.offer(loop(1.0, -1.0, 0))
-    first, _ = player.render(12, 1.0, 8)
+    first, _ = player.render(12, 8)
     assert first.shape == (12, 2) and np.allclose(first, [1.0, -1.0])
     player.offer(loop(2.0, 0.5, 1))
-    fade, _ = player.render(8, 0.5, 8)
+    fade, _ = player.render(8, 8)
     t = np.arange(8) / 8
     g_out, g_in = np.cos(0.5 * math.pi * t), np.sin(0.5 * math.pi * t)
-    assert np.allclose(fade[:, 0], 0.5 * (g_out * 1.0 + g_in * 2.0), atol=1e-6)
-    assert np.allclose(fade[:, 1], 0.5 * (g_out * -1.0 + g_in * 0.5), atol=1e-6)
-    after, _ = player.render(4, 1.0, 8)
-    assert np.array_equal(after, np.tile([2.0, 0.5], (4, 1)))  # the decoder's level at a fixed gain: a peak of 2 stays
+    assert np.allclose(fade[:, 0], g_out * 1.0 + g_in * 2.0, atol=1e-6)
+    assert np.allclose(fade[:, 1], g_out * -1.0 + g_in * 0.5, atol=1e-6)
+    after, _ = player.render(4, 8)
+    assert np.array_equal(after, np.tile([2.0, 0.5], (4, 1)))  # the decoder's level: a peak of 2 stays
 
 
 def test_a_stereo_resampler_keeps_each_channel():

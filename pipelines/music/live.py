@@ -20,7 +20,9 @@ it from its audio tokens. Each is built at admission as `demon render music` bui
 
 Audio is the model's own format end to end: its sample rate and channels (48 kHz
 stereo for ACE-Step 1.5) from the decode windows through the crossfade to the sink
-and the taps (the web page), at the fixed `gain`, never normalised per block.
+and the taps (the web page), never normalised per block. The `gain` is applied where
+samples leave for the device (output_stage.py), so it is heard one device block after
+a change, not a decode lead later.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from .render import source_latents
 from .task_inputs import keep_source
 from .tasks import MusicTask, check_task_strength
 
+DEVICE_CONTROLS = frozenset({"gain"})  # output-class parameters applied at the device (output_stage.py)
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
 LEAD_TICKS = 2.5  # ...and this many times the slowest recent work that holds the output back
@@ -114,6 +117,13 @@ class LiveMusic:
         self.rings.use(self._key(state)).factory = self._factory
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
         self._kept: dict[int, tuple[torch.Tensor, tuple[int, int]]] = {}  # repaints in flight: source, window
+        sink.output.source = self._output_controls
+
+    def _output_controls(self) -> tuple[float, int]:
+        """The gain the device applies to its next block (called from the audio callback:
+        one lock-free read of the newest snapshot)."""
+        state = self.store.snapshot
+        return state["gain"], state.version
 
     # ---- controls ----------------------------------------------------------------------
 
@@ -209,22 +219,34 @@ class LiveMusic:
         state = self.store.snapshot
         crossfade = int(state["crossfade_ms"] * self.sample_rate / 1000.0)
         t0 = time.perf_counter()
-        samples, started = self.player.render(self.block, state["gain"], crossfade)
+        samples, started = self.player.render(self.block, crossfade)
         decode_s = time.perf_counter() - t0
         if self.counters.blocks and decode_s > lead:
             self.counters.deadline_misses += 1  # the device ran out before this block was ready
         self._recent_decodes.append(decode_s)
         self._slow_decode = max(self._recent_decodes)
         self.sink.write(samples)
-        for tap in self.taps:
-            tap(samples, self.sample_rate)
+        if self.taps:  # the page hears the gain too (the device applies it to its own copy)
+            tapped = samples * state["gain"]
+            for tap in self.taps:
+                tap(tapped, self.sample_rate)
         heard_at = time.perf_counter() + lead
         self.counters.blocks += 1
-        self.onsets.heard(Propagation.OUTPUT, state.version, heard_at)
+        self._report_device()
+        # a crossfade is read when a swap's first block is decoded, so it is heard a lead later
+        self.onsets.heard(Propagation.OUTPUT, state.version, heard_at, only=lambda n: n not in DEVICE_CONTROLS)
         if started is not None:
             self.onsets.heard(Propagation.STEP, started.final_version, heard_at)
             self.onsets.heard(Propagation.FRAME, started.final_version, heard_at)
             self.onsets.heard(Propagation.REQUEST, started.request_version, heard_at)
+
+    def _report_device(self) -> None:
+        """Onsets of the controls the device applies: heard when the first block that
+        carried them leaves, plus the device's own latency."""
+        heard = self.sink.output.take_heard()
+        if heard is not None:
+            version, at = heard
+            self.onsets.heard(Propagation.OUTPUT, version, at + self.sink.latency_s, only=DEVICE_CONTROLS.__contains__)
 
     def _follow_link(self, lead: float) -> None:
         """Keep the playhead on Link's timeline so bar-aligned loops start on its bars."""
@@ -291,6 +313,7 @@ class LiveMusic:
             if self.sink.lead_s() < self.target_lead(threaded=True):
                 self._feed()
             else:
+                self._report_device()
                 stop.wait(block_s / 4)
 
     def view(self) -> dict[str, Any]:

@@ -8,8 +8,8 @@ so the cost per block does not depend on the loop's length.
 
 Blocks come in the decoder's own format: (n,) samples from a mono model, (n, channels)
 frames from a stereo one (48 kHz stereo for ACE-Step 1.5), as the sample ring takes them.
-The level is the decoder's at the fixed `gain`: never normalised per block, so it
-cannot jump from one block to the next.
+The level is the decoder's: never normalised per block, so it cannot jump from one
+block to the next (the gain is applied later, at the device: output_stage.py).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class LoopPlayer:
                 self.superseded += 1
             self._next = loop
 
-    def render(self, n: int, gain: float, crossfade_samples: int) -> tuple[np.ndarray, Loop | None]:
+    def render(self, n: int, crossfade_samples: int) -> tuple[np.ndarray, Loop | None]:
         """The next `n` samples, and the loop that became audible in them (if one did)."""
         started = None
         if self._fade is None and self._next is not None:
@@ -81,7 +81,7 @@ class LoopPlayer:
         else:
             out = self._crossfaded(n)
         self.position += n
-        return (out * gain).astype(np.float32, copy=False), started
+        return out.astype(np.float32, copy=False), started
 
     def _crossfaded(self, n: int) -> np.ndarray:
         fade = self._fade
