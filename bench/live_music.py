@@ -8,8 +8,9 @@ For each depth, runs the live engine in real time into the clock-paced null sink
 control thread changes random parameters of every class through the control session.
 
 Prints one JSON line per depth and metric: tick_p50_ms, tick_p99_ms,
-completions_per_s, step_onset_ms and request_onset_ms (p50, with p99 beside),
-discarded_slots and underflows (silence the output had to play, plus device flags).
+completions_per_s, step_onset_ms, request_onset_ms and output_onset_ms (the gain,
+applied at the device; p50, with p99 beside), discarded_slots and underflows (silence
+the output had to play, plus device flags).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def run_depth(models, depth: int, args) -> dict:
     ticks = list(live.tick_seconds)
     step = live.onsets.class_onsets(Propagation.STEP)
     request = live.onsets.class_onsets(Propagation.REQUEST)
+    output = live.onsets.class_onsets(Propagation.OUTPUT)
     return {
         "tick_p50_ms": 1000 * quantile(ticks, 0.5), "tick_p99_ms": 1000 * quantile(ticks, 0.99),
         "completions_per_s": counters["completions"] / elapsed,
@@ -87,11 +89,13 @@ def run_depth(models, depth: int, args) -> dict:
         "step_onset_p99_ms": 1000 * (quantile(step, 0.99) or float("nan")),
         "request_onset_ms": 1000 * (quantile(request, 0.5) or float("nan")),
         "request_onset_p99_ms": 1000 * (quantile(request, 0.99) or float("nan")),
+        "output_onset_ms": 1000 * (quantile(output, 0.5) or float("nan")),
+        "output_onset_p99_ms": 1000 * (quantile(output, 0.99) or float("nan")),
         "discarded_slots": counters["discarded_slots"],
         "underflows": counters["starved_blocks"] + counters["underflows"],
         "deadline_misses": counters["deadline_misses"],
         "changes": changes, "rejected_changes": rejected, "seconds": elapsed,
-        "onsets_measured": len(step) + len(request),
+        "onsets_measured": len(step) + len(request) + len(output),
     }
 
 
@@ -109,7 +113,7 @@ def main() -> None:
     for depth in [int(d) for d in args.depths.split(",")]:
         result = run_depth(models, depth, args)
         units = {"tick_p50_ms": "ms", "tick_p99_ms": "ms", "completions_per_s": "1/s", "step_onset_ms": "ms",
-                 "request_onset_ms": "ms", "discarded_slots": "slots", "underflows": "blocks"}
+                 "request_onset_ms": "ms", "output_onset_ms": "ms", "discarded_slots": "slots", "underflows": "blocks"}
         extra = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items() if k not in units}
         for metric, unit in units.items():
             emit("live_music", metric, result[metric], unit, depth=depth, loop_seconds=args.loop_seconds,

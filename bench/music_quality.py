@@ -7,8 +7,12 @@ same tempo and key estimators measure three sources side by side:
   codec         that render encoded and decoded by the house VAE (what the VAE lets through)
   unconditional the house models with the null condition (the floor: chance)
 
-Prints JSON lines: tempo_mae_bpm and key_accuracy for each source, plus the share of
-tempi within 4% (octave errors of the estimator show up as large absolute errors).
+Two yardsticks measure every source: ours (pipelines/music/analysis.py) and librosa's
+(its tempo estimator, and its constant-Q chroma under the same key profiles). A figure
+that moves on one and not the other has not moved.
+
+Prints JSON lines: tempo_mae_bpm and key_accuracy for each source and yardstick, plus
+the share of tempi within 4% (octave errors show up as large absolute errors).
 """
 
 from __future__ import annotations
@@ -23,24 +27,13 @@ from common import emit
 
 import torch
 
-from pipelines.music.analysis import estimate_key, estimate_tempo
+from pipelines.music.yardsticks import YARDSTICKS, score
 from pipelines.music.codec import decoder_fn, encode_mean
 from pipelines.music.corpus import load_split
 from pipelines.music.cards import write_card
 from pipelines.music.models import HOUSE_MODELS, load_music_models
 from pipelines.music.render import MusicJob, render_music
 from pipelines.music.train_folder import TITLE
-
-
-def score(audios, rows, sr) -> dict[str, float]:
-    errors, keys, close = [], [], []
-    for audio, row in zip(audios, rows):
-        tempo = estimate_tempo(audio, sr)
-        errors.append(abs(tempo - row["tempo"]))
-        close.append(abs(tempo - row["tempo"]) <= 0.04 * row["tempo"])
-        keys.append(estimate_key(audio, sr) == (row["key"], row["scale"]))
-    return {"tempo_mae_bpm": float(np.mean(errors)), "tempo_within_4pct": float(np.mean(close)),
-            "key_accuracy": float(np.mean(keys))}
 
 
 def reconstruct(models, audio: np.ndarray) -> np.ndarray:
@@ -53,17 +46,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/music"))
     ap.add_argument("--model", type=Path, default=None, help="model folder (default: house models)")
-    ap.add_argument("--captions", type=int, default=24)
+    ap.add_argument("--captions", type=int, default=72)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--update-card", action="store_true", help="write the figures into the DiT's card")
     args = ap.parse_args()
 
-    audio, rows = load_split(args.data, "test")
-    audio, rows = audio[: args.captions], rows[: args.captions]
     models = load_music_models(args.model)
     sr = models.codec.sample_rate
+    audio, rows = load_split(args.data, "test", sr)
+    audio, rows = audio[: args.captions], rows[: args.captions]
     n = round(args.seconds * sr)
     sources = {"real": [a[:n] for a in audio]}
     sources["codec"] = [reconstruct(models, a[:n]) for a in audio]
@@ -76,11 +69,13 @@ def main() -> None:
         ]
     results = {}
     for name, audios in sources.items():
-        result = results[name] = score(audios, rows, sr)
-        extra = {"source": name, "captions": len(rows), "steps": args.steps, "guidance": args.guidance}
-        emit("music_quality", "tempo_mae_bpm", result["tempo_mae_bpm"], "bpm", **extra)
-        emit("music_quality", "tempo_within_4pct", result["tempo_within_4pct"], "fraction", **extra)
-        emit("music_quality", "key_accuracy", result["key_accuracy"], "fraction", **extra)
+        for yardstick in YARDSTICKS:
+            result = results[name if yardstick == "ours" else f"{name}_{yardstick}"] = score(audios, rows, sr, yardstick)
+            extra = {"source": name, "yardstick": yardstick, "captions": len(rows), "steps": args.steps,
+                     "guidance": args.guidance}
+            emit("music_quality", "tempo_mae_bpm", result["tempo_mae_bpm"], "bpm", **extra)
+            emit("music_quality", "tempo_within_4pct", result["tempo_within_4pct"], "fraction", **extra)
+            emit("music_quality", "key_accuracy", result["key_accuracy"], "fraction", **extra)
     if args.update_card:
         update_card(args.model or HOUSE_MODELS, results, args)
 

@@ -23,7 +23,8 @@ def add_live_music_args(parser) -> None:
     out.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     out.add_argument("--device", help="output device name or index (see --list-devices)")
     out.add_argument("--samplerate", type=int, help="device rate; the engine's output is resampled to it")
-    out.add_argument("--blocksize", type=int, default=512, help="frames per audio callback (default 512)")
+    out.add_argument("--blocksize", type=int, default=None,
+                     help="frames per audio callback (default: a power of two near 16 ms at the device rate)")
     out.add_argument("--latency", default="high", help="seconds, or low/high (default high)")
     ctl = parser.add_argument_group("control")
     ctl.add_argument("--midi-in", help="MIDI input port name (see `demon live music --list-midi`)")
@@ -40,7 +41,7 @@ def add_live_music_args(parser) -> None:
 
 
 def _check(args) -> None:
-    if args.blocksize < 16 or args.blocksize > 16384:
+    if args.blocksize is not None and not 16 <= args.blocksize <= 16384:
         raise UsageError(f"--blocksize: must lie in 16..16384, got {args.blocksize}")
     if args.latency not in ("low", "high"):
         try:

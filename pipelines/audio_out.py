@@ -18,12 +18,20 @@ from .output_stage import OutputStage
 from .sample_ring import SampleRing
 
 
+BLOCK_SECONDS = 0.016  # a device block: the gain's onset is one of these plus the device latency
+
+
+def block_frames(rate: int, seconds: float = BLOCK_SECONDS) -> int:
+    """The power of two of frames nearest `seconds` at `rate` (128 at 8 kHz, 1024 at 48 kHz)."""
+    return 1 << max(4, round(np.log2(rate * seconds)))
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     samplerate: int  # the rate the engine produces
     device: str | int | None = None  # sounddevice's device name or index; None: the default
     device_rate: int | None = None  # force a device rate (resampled); None: the engine rate if supported
-    blocksize: int = 512
+    blocksize: int | None = None  # frames per device block; None: about BLOCK_SECONDS at the device rate
     latency: float | str = "high"  # seconds, or sounddevice's "low"/"high"
     buffer_seconds: float = 12.0
     channels: int = 1
@@ -88,7 +96,8 @@ class _Sink:
         self.underflows = 0  # PortAudio's output-underflow flags (device-level underruns)
         self.played = 0  # blocks handed to the device
         self.latency_s = 0.0
-        self.output = OutputStage(config.blocksize)  # gain, applied block by block on the way out
+        self.blocksize = config.blocksize or block_frames(device_rate)
+        self.output = OutputStage(self.blocksize)  # gain, applied block by block on the way out
 
     def pull(self, block: np.ndarray) -> bool:
         """The consumer's side: fill a (frames, channels) block for the device (silence
@@ -129,7 +138,7 @@ class SoundDeviceSink(_Sink):
             rate = self._device_default_rate(config)
             say_default_rate(f"audio output {device_label(config.device)}", config.samplerate, rate)
         super().__init__(config, rate)
-        self._stream = sd.OutputStream(samplerate=rate, blocksize=config.blocksize, device=config.device,
+        self._stream = sd.OutputStream(samplerate=rate, blocksize=self.blocksize, device=config.device,
                                        channels=config.channels, dtype="float32", latency=config.latency,
                                        callback=self._callback)
         self.latency_s = float(self._stream.latency)
@@ -163,13 +172,13 @@ class NullSink(_Sink):
 
     def __init__(self, config: OutputConfig):
         super().__init__(config, config.device_rate or config.samplerate)
-        self.latency_s = config.blocksize / self.device_rate
-        self._block = np.zeros((config.blocksize, config.channels), dtype=np.float32)
+        self.latency_s = self.blocksize / self.device_rate
+        self._block = np.zeros((self.blocksize, config.channels), dtype=np.float32)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="null-audio", daemon=True)
 
     def _run(self) -> None:
-        period = self.config.blocksize / self.device_rate
+        period = self.blocksize / self.device_rate
         deadline = time.monotonic()
         while not self._stop.is_set():
             deadline += period

@@ -61,7 +61,12 @@ def chroma(audio: np.ndarray, sr: int) -> np.ndarray:
 
 
 def estimate_key(audio: np.ndarray, sr: int) -> tuple[str, str]:
-    c = chroma(audio, sr)
+    return key_of_chroma(chroma(audio, sr))
+
+
+def key_of_chroma(c: np.ndarray) -> tuple[str, str]:
+    """The major or minor key whose Krumhansl-Kessler profile best correlates with a
+    12-bin pitch-class profile (index 0 = C)."""
     best, best_r = ("C", "major"), -np.inf
     for tonic in range(12):
         for name, profile in (("major", MAJOR), ("minor", MINOR)):

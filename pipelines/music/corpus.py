@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,11 @@ import numpy as np
 from .data import read_wav
 
 
-def load_split(root: Path, split: str) -> tuple[np.ndarray, list[dict]]:
-    """All clips of one split as a (clips, samples) float32 array, and their rows."""
+def load_split(root: Path, split: str, sample_rate: int | None = None) -> tuple[np.ndarray, list[dict]]:
+    """All clips of one split as a (clips, samples) float32 array, and their rows.
+
+    With `sample_rate`, clips rendered at another rate are resampled to it (polyphase,
+    so a model at 8 kHz reads the 16 kHz corpus without a second render)."""
     meta = root / "metadata.jsonl"
     if not meta.is_file():
         raise FileNotFoundError(f"{meta} is missing: generate the corpus with `python -m pipelines.music.data`")
@@ -20,4 +25,21 @@ def load_split(root: Path, split: str) -> tuple[np.ndarray, list[dict]]:
     if not rows:
         raise ValueError(f"{meta}: no clips in split {split!r}")
     audio = np.stack([read_wav(root / r["path"]) for r in rows]).astype(np.float32)
+    if sample_rate is not None:
+        audio = resample(audio, wav_rate(root / rows[0]["path"]), sample_rate)
     return audio, rows
+
+
+def wav_rate(path: Path) -> int:
+    with wave.open(str(path), "rb") as w:
+        return w.getframerate()
+
+
+def resample(audio: np.ndarray, rate: int, to: int) -> np.ndarray:
+    """Polyphase resampling along the last axis (identity when the rates agree)."""
+    if rate == to:
+        return audio
+    from scipy.signal import resample_poly
+
+    g = math.gcd(rate, to)
+    return resample_poly(audio, to // g, rate // g, axis=-1).astype(np.float32)

@@ -57,8 +57,19 @@ class FolderDefaults:
                 "guidance_rule": self.guidance_rule}
 
 
-def folder_defaults(turbo: bool) -> FolderDefaults:
-    return FolderDefaults(CALL_STEPS, CALL_SHIFT, 1.0 if turbo else CALL_GUIDANCE, "apg", distilled=turbo)
+def folder_defaults(turbo: bool, steps: int | None = None) -> FolderDefaults:
+    """`steps`: what the checkpoint was distilled for, where its card says (else diffusers' 8)."""
+    return FolderDefaults(steps or CALL_STEPS, CALL_SHIFT, 1.0 if turbo else CALL_GUIDANCE, "apg", distilled=turbo)
+
+
+def distilled_steps(folder: Path) -> int | None:
+    """The step count a house turbo transformer was distilled for (its card's
+    `distilled_steps`); None for a folder without one (a real checkpoint: diffusers' 8)."""
+    card = folder / "transformer" / "house.json"
+    if not card.is_file():
+        return None
+    steps = json.loads(card.read_text()).get("distilled_steps")
+    return int(steps) if steps is not None else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class AceStepFolder:
     condition_encoder: torch.nn.Module
     audio_tokenizer: torch.nn.Module | None = None
     audio_token_detokenizer: torch.nn.Module | None = None
+    steps: int | None = None  # the steps it was distilled for, where its card says
 
     @property
     def variant(self) -> str:
@@ -79,7 +91,7 @@ class AceStepFolder:
 
     @property
     def defaults(self) -> FolderDefaults:
-        return folder_defaults(self.turbo)
+        return folder_defaults(self.turbo, self.steps)
 
 
 # ---- reading and checking, before any weight loads ----------------------------------------
@@ -236,4 +248,4 @@ def load_acestep_folder(folder: Path | str) -> AceStepFolder:
 
     hf_logging.disable_progress_bar()
     loaded = {part: _load(folder, part, *parts[part]) for part in parts if part != "scheduler"}
-    return AceStepFolder(path=folder, turbo=is_turbo(configs["transformer"]), **loaded)
+    return AceStepFolder(path=folder, turbo=is_turbo(configs["transformer"]), steps=distilled_steps(folder), **loaded)

@@ -119,7 +119,7 @@ def prepare(data: Path, clips: int | None, vae, tokenizer, text_encoder,
     """Latents of the first `clips` train clips (those in `cache` reused, the rest encoded
     for at most `encode_minutes`, the cache then grown: safetensors, so a later run picks
     up where this one stopped) and every caption's text features (cheap: always fresh)."""
-    audio, rows = load_split(data, "train")
+    audio, rows = load_split(data, "train", int(vae.config.sampling_rate))
     audio, rows = audio[:clips], rows[:clips]
     seconds = audio.shape[1] / int(vae.config.sampling_rate)
     latents = cached_latents(cache, data, vae)

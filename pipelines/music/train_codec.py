@@ -20,27 +20,35 @@ import numpy as np
 import torch
 
 from .cards import write_card
-from .codec import SAMPLE_RATE, TINY_CODEC, build_codec, measure_geometry
+from .codec import TINY_CODEC, build_codec, measure_geometry
 from ..losses import chroma_loss, mrstft_loss
 from ..training import Budget
 from .corpus import load_split
 from .metrics import mrstft_distance, snr_db
+from .yardsticks import score_all
 
 
-def evaluate(model, clips: np.ndarray) -> dict[str, float]:
-    """Reconstruction of held-out clips through the latent means."""
+def evaluate(model, clips: np.ndarray, rows: list[dict]) -> dict[str, float]:
+    """Reconstruction of held-out clips through the latent means: distance, SNR, and
+    what the music keeps (the key and tempo estimators on the reconstruction)."""
     model.eval()
-    stft, snr = [], []
+    sr = int(model.config.sampling_rate)
+    stft, snr, outs = [], [], []
     with torch.inference_mode():
         for clip in clips:
             x = torch.from_numpy(clip)[None, None]
             h = model.encoder(x)
             mean, _ = h.chunk(2, dim=1)
-            y = model.decoder(mean)[..., : x.shape[-1]]
-            stft.append(mrstft_distance(y[0, 0].numpy(), clip))
-            snr.append(snr_db(y[0, 0].numpy(), clip))
+            y = model.decoder(mean)[0, 0, : x.shape[-1]].numpy()
+            stft.append(mrstft_distance(y, clip))
+            snr.append(snr_db(y, clip))
+            outs.append(y)
     model.train()
-    return {"mrstft_distance": float(np.mean(stft)), "snr_db": float(np.mean(snr))}
+    metrics = {"mrstft_distance": float(np.mean(stft)), "snr_db": float(np.mean(snr)), "clips": len(rows)}
+    for yardstick, figures in score_all(outs, rows, sr).items():
+        suffix = "" if yardstick == "ours" else f"_{yardstick}"
+        metrics |= {f"{k}{suffix}": v for k, v in figures.items()}
+    return metrics
 
 
 def latent_stats(model, clips: np.ndarray) -> tuple[list[float], list[float]]:
@@ -51,10 +59,11 @@ def latent_stats(model, clips: np.ndarray) -> tuple[list[float], list[float]]:
     return z.mean(dim=-1).tolist(), z.std(dim=-1).clamp(min=1e-3).tolist()
 
 
-def reconstruction_loss(y: torch.Tensor, x: torch.Tensor, args: argparse.Namespace) -> torch.Tensor:
+def reconstruction_loss(y: torch.Tensor, x: torch.Tensor, args: argparse.Namespace, sr: int) -> torch.Tensor:
     y = y[..., : x.shape[-1]]
-    return (mrstft_loss(y, x, floor=args.floor) + args.chroma * chroma_loss(y, x, SAMPLE_RATE)
-            + 0.1 * (y - x).abs().mean())
+    # the chroma window stays 256 ms whatever the rate (4096 bins at 16 kHz)
+    chroma = chroma_loss(y, x, sr, n_fft=4096 * sr // 16_000)
+    return mrstft_loss(y, x, floor=args.floor) + args.chroma * chroma + 0.1 * (y - x).abs().mean()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="magnitude floor inside the STFT loss's log (1e-5 weighs the noise floor like the partials)")
     ap.add_argument("--chroma", type=float, default=1.0, help="weight of the chroma (pitch-class) loss")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval-clips", type=int, default=24)
+    ap.add_argument("--eval-clips", type=int, default=72)
     ap.add_argument("--init", type=Path, default=None, help="continue from a VAE folder (e.g. models/music/vae)")
     ap.add_argument("--decoder-only", action="store_true",
                     help="freeze the encoder (needs --init): the latent space, and so a DiT trained on it, stays valid")
@@ -80,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    train = load_split(args.data, "train")[0]
-    test = load_split(args.data, "test")[0][: args.eval_clips]
     if args.init is not None:
         from diffusers import AutoencoderOobleck
 
@@ -89,12 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         model.train()
     else:
         model = build_codec(TINY_CODEC, seed=args.seed).train()
+    sr = int(model.config.sampling_rate)
+    train = load_split(args.data, "train", sr)[0]
+    test, test_rows = load_split(args.data, "test", sr)
+    test, test_rows = test[: args.eval_clips], test_rows[: args.eval_clips]
     previous = json.loads((args.init / "house.json").read_text()) if args.init is not None else None
     if args.decoder_only:
         model.encoder.requires_grad_(False).eval()
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.8, 0.99))
-    crop = int(args.crop_seconds * SAMPLE_RATE)
+    crop = int(args.crop_seconds * sr)
     budget = Budget(args.minutes, args.lr)
     print(f"codec: {n_params / 1e6:.2f}M parameters, {len(train)} train clips, budget {args.minutes:g} min",
           file=sys.stderr)
@@ -107,15 +118,15 @@ def main(argv: list[str] | None = None) -> int:
                 posterior = model.encode(x).latent_dist
                 z = posterior.sample()  # still sampled: the DiT's latents are never exact means
             y = model.decoder(z)
-            loss = reconstruction_loss(y, x, args)
+            loss = reconstruction_loss(y, x, args, sr)
         else:
             posterior = model.encode(x).latent_dist
             y = model.decoder(posterior.sample())
-            loss = reconstruction_loss(y, x, args) + args.kl * posterior.kl().mean()
+            loss = reconstruction_loss(y, x, args, sr) + args.kl * posterior.kl().mean()
         budget.update(opt, model, loss)
     minutes = budget.elapsed / 60.0
     model.eval()
-    metrics = evaluate(model, test)
+    metrics = evaluate(model, test, test_rows)
     if args.decoder_only:  # same encoder, same statistics: a DiT normalised with them stays valid
         mean, std = previous["latent_mean"], previous["latent_std"]
     else:
@@ -142,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "loss_log": budget.log[-20:],
     })
     write_card(args.out, "House music VAE (AutoencoderOobleck)",
-               f"A tiny AutoencoderOobleck: 16 kHz mono, hop {geometry.hop} (25 latent frames/s), "
+               f"A tiny AutoencoderOobleck: {sr // 1000} kHz mono, hop {geometry.hop} ({sr // geometry.hop} latent frames/s), "
                "16 latent channels, trained with multi-resolution STFT (log magnitudes over a floor) + chroma + L1 + KL losses.")
     print(json.dumps(metrics))
     return 0
