@@ -115,6 +115,22 @@ class _Sink:
         self.ring.write(data)
         return len(samples)
 
+    def rewind(self, keep_s: float) -> int:
+        """Take back the buffered audio beyond the first `keep_s` seconds (and never the
+        two device blocks the consumer may be reading), so what follows can be written
+        again now; returns the engine-rate frames taken back. A resampler restarts."""
+        keep = max(int(keep_s * self.device_rate), 2 * self.blocksize)
+        spare = self.ring.available() - keep
+        if spare <= 0:
+            return 0
+        frames = spare * self.config.samplerate // self.device_rate  # whole engine frames
+        if frames == 0:
+            return 0
+        self.ring.rewind(frames * self.device_rate // self.config.samplerate)
+        if self.resampler is not None:  # its filter history belongs to the audio taken back
+            self.resampler = Resampler(self.config.samplerate, self.device_rate, self.config.channels)
+        return frames
+
     def lead_s(self) -> float:
         """Seconds of audio buffered ahead of the device, its own latency included."""
         return self.ring.available() / self.device_rate + self.latency_s

@@ -39,6 +39,32 @@ class SampleRing:
         self._written += n
         return n
 
+    def rewind(self, frames: int) -> int:
+        """Producer only: take back up to `frames` of the newest unplayed frames (they are
+        written again, e.g. with a new loop swapped in); returns how many were taken back.
+
+        The consumer may be copying the block at its read index while this runs, so the
+        caller keeps at least two device blocks unplayed (audio_out's `rewind`)."""
+        n = max(0, min(int(frames), self.available()))
+        self._written -= n
+        return n
+
+    @property
+    def played(self) -> int:
+        """Total frames the consumer has taken."""
+        return self._read
+
+    def played_since(self, since: int) -> tuple[np.ndarray, int]:
+        """A copy of the frames the consumer took from total index `since` on (at most
+        the ring's capacity back), and the index it reached: for readers that follow
+        what the device played."""
+        end = self._read
+        start = max(since, end - self.capacity + 1)
+        n = max(0, end - start)
+        first = start % self.capacity
+        head = min(n, self.capacity - first)
+        return np.concatenate([self._buf[first : first + head], self._buf[: n - head]]), end
+
     def read_into(self, out: np.ndarray) -> bool:
         """Fill `out` (frames, channels) with the next block, or silence if short."""
         n = len(out)

@@ -179,3 +179,39 @@ def test_bar_aligned_loops_lock_to_the_link_timeline(live, session):
         assert float(clock.link.tempo) == pytest.approx(130.0)
     finally:
         clock.stop()
+
+
+def test_a_new_loop_is_heard_ahead_of_the_audio_already_buffered(live):
+    """A completion is swapped in a small margin after the device's playhead: the old
+    loop's buffered audio beyond it is taken back and written again with the swap in it,
+    so the new loop is heard after the margin, not after the lead."""
+    stream = [np.zeros(0, np.float32)]  # the output's timeline as the feeder wrote it (rates agree here)
+    write, rewind = live.sink.write, live.sink.rewind
+    live.sink.write = lambda samples: stream.append(samples.copy()) or write(samples)
+
+    def taking_back(keep_s):
+        taken = rewind(keep_s)
+        whole = np.concatenate(stream)
+        stream[:] = [whole[: len(whole) - taken]]
+        return taken
+
+    live.sink.rewind = taking_back
+    play(live, 2.0)
+    while live.sink.lead_s() < live.target_lead():
+        live._feed()
+    lead = live.sink.lead_s()
+    assert live.player.current is not None and lead >= 0.3
+    old = np.concatenate(stream)[live.sink.ring.played :]  # the old loop, buffered and not yet played
+    swaps = live.counters.swaps_pulled_in
+    live.player.offer(Loop(live.player.current.latents.flip(-1), 99, 99))  # another loop
+    live._feed()
+    assert live.counters.swaps_pulled_in == swaps + 1 and live.player.current.request_version == 99
+    block = np.zeros((live.sink.blocksize, 1), np.float32)
+    heard = []
+    while live.sink.ring.available() >= len(block):
+        live.sink.pull(block)
+        heard.append(block[:, 0].copy())
+    heard = np.concatenate(heard)
+    n = min(len(heard), len(old))
+    first_new = int(np.argmax(np.abs(heard[:n] - old[:n]) > 1e-6))  # where the crossfade begins
+    assert 0 < first_new and first_new / live.sink.device_rate <= live.swap_keep_s() + 2 * len(block) / 16_000 < lead

@@ -54,6 +54,7 @@ from .tasks import MusicTask, check_task_strength
 DEVICE_CONTROLS = frozenset({"gain"})  # output-class parameters applied at the device (output_stage.py)
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
+MIN_KEEP_S = 0.04  # ...and left in place at the least when a new loop is swapped in ahead of it
 LEAD_TICKS = 2.5  # ...and this many times the slowest recent work that holds the output back
 LINK_TOLERANCE_S = 0.02  # drift from Link's timeline corrected by a jump of the playhead
 
@@ -66,6 +67,7 @@ class LiveCounters:
     deadline_misses: int = 0  # blocks that took longer to decode than the audio buffered ahead of them
     rings: int = 0  # rings created (one per loop or conditioning length that found no live ring of it)
     link_jumps: int = 0  # playhead moves onto Link's timeline
+    swaps_pulled_in: int = 0  # new loops swapped in ahead of the buffered audio (taken back from the output)
 
 
 class BeatClock(Protocol):
@@ -112,12 +114,14 @@ class LiveMusic:
         self._length = self.conditioning.request(state, loop_frames(state, self.codec.frame_rate)).length
         self.rings = RingSet(self._new_ring)
         self.link: BeatClock | None = None  # bar-aligned loops lock to its beat
-        # callables(samples, sample_rate) given every output block, (n,) or (n, channels) (the web page's audio)
+        # callables(samples, sample_rate) given the audio the device played, (n,) or (n, channels), at the
+        # device's rate and gain (the web page's audio)
         self.taps: list = []
         self.rings.use(self._key(state)).factory = self._factory
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
         self._kept: dict[int, tuple[torch.Tensor, tuple[int, int]]] = {}  # repaints in flight: source, window
         sink.output.source = self._output_controls
+        self._tapped = 0  # frames of device output already handed to the taps
 
     def _output_controls(self) -> tuple[float, int]:
         """The gain the device applies to its next block (called from the audio callback:
@@ -201,9 +205,14 @@ class LiveMusic:
         ceiling = 0.8 * self.sink.ring.capacity / self.sink.device_rate
         return min(ceiling, max(MIN_LEAD_S, LEAD_TICKS * slow + self.block / self.sample_rate))
 
+    def swap_keep_s(self) -> float:
+        """Buffered audio a swap leaves in place: what the next block's render (a crossfade,
+        two decodes) may take, with the lead's margin (the sink adds two device blocks)."""
+        return max(MIN_KEEP_S, LEAD_TICKS * self._slow_decode)
+
     def step(self) -> str:
         """One unit of single-threaded engine work: 'fed', 'ticked' or 'idle' (tests use this)."""
-        if self.sink.lead_s() < self.target_lead():
+        if self.sink.lead_s() < self.target_lead() or self.player.swap_waiting():
             self._feed()
             return "fed"
         if self._tick():
@@ -211,6 +220,13 @@ class LiveMusic:
         return "idle"
 
     def _feed(self) -> None:
+        if self.player.swap_waiting():
+            # a new loop is heard now, not a lead later: the buffered audio of the old one
+            # beyond a small margin is taken back and written again with the swap in it
+            taken = self.sink.rewind(self.swap_keep_s())
+            if taken:
+                self.player.rewind(taken)
+                self.counters.swaps_pulled_in += 1
         if self.sink.ring.free() < self.block * self.sink.device_rate // self.sample_rate + 64:
             return  # the output is full; rendering now would move the playhead past unplayed audio
         lead = self.sink.lead_s()
@@ -226,19 +242,28 @@ class LiveMusic:
         self._recent_decodes.append(decode_s)
         self._slow_decode = max(self._recent_decodes)
         self.sink.write(samples)
-        if self.taps:  # the page hears the gain too (the device applies it to its own copy)
-            tapped = samples * state["gain"]
-            for tap in self.taps:
-                tap(tapped, self.sample_rate)
         heard_at = time.perf_counter() + lead
         self.counters.blocks += 1
         self._report_device()
+        self._forward_taps()
         # a crossfade is read when a swap's first block is decoded, so it is heard a lead later
         self.onsets.heard(Propagation.OUTPUT, state.version, heard_at, only=lambda n: n not in DEVICE_CONTROLS)
         if started is not None:
             self.onsets.heard(Propagation.STEP, started.final_version, heard_at)
             self.onsets.heard(Propagation.FRAME, started.final_version, heard_at)
             self.onsets.heard(Propagation.REQUEST, started.request_version, heard_at)
+
+    def _forward_taps(self) -> None:
+        """Hand the taps what the device has played since the last call, at the device's
+        rate and gain: the page hears what the device hears, never audio a swap took back."""
+        if not self.taps:
+            self._tapped = self.sink.ring.played
+            return
+        frames, self._tapped = self.sink.ring.played_since(self._tapped)
+        if len(frames):
+            samples = (frames[:, 0] if self.channels == 1 else frames) * self.store.snapshot["gain"]
+            for tap in self.taps:
+                tap(samples, self.sink.device_rate)
 
     def _report_device(self) -> None:
         """Onsets of the controls the device applies: heard when the first block that
@@ -310,11 +335,13 @@ class LiveMusic:
     def _feed_loop(self, stop) -> None:
         block_s = self.block / self.sample_rate
         while not stop.is_set():
-            if self.sink.lead_s() < self.target_lead(threaded=True):
+            if self.sink.lead_s() < self.target_lead(threaded=True) or self.player.swap_waiting():
                 self._feed()
             else:
                 self._report_device()
-                stop.wait(block_s / 4)
+                self._forward_taps()
+                self.player.arrived.wait(block_s / 4)  # a completion wakes it at once
+                self.player.arrived.clear()
 
     def view(self) -> dict[str, Any]:
         """What a front-end draws: the ring's slots with their sigmas, the loop and the playhead."""

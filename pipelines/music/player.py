@@ -55,6 +55,7 @@ class LoopPlayer:
         self._next: Loop | None = None
         self._fade: _Fade | None = None
         self._lock = threading.Lock()  # offer() runs on the engine thread, render() on the feeder
+        self.arrived = threading.Event()  # set by offer(): the feeder wakes to swap it in
 
     def offer(self, loop: Loop) -> None:
         """The newest completion waits to be swapped in at the next block."""
@@ -62,6 +63,18 @@ class LoopPlayer:
             if self._next is not None:
                 self.superseded += 1
             self._next = loop
+        self.arrived.set()
+
+    def swap_waiting(self) -> bool:
+        """A completion waits and no crossfade is under way: the next render swaps it in."""
+        return self._next is not None and self._fade is None
+
+    def rewind(self, samples: int) -> None:
+        """Move the playhead back over audio the output took back (sink.rewind), so the
+        next render writes those positions again (with a waiting loop swapped in)."""
+        if self._fade is not None:
+            raise RuntimeError("cannot rewind through a crossfade under way")
+        self.position -= samples
 
     def render(self, n: int, crossfade_samples: int) -> tuple[np.ndarray, Loop | None]:
         """The next `n` samples, and the loop that became audible in them (if one did)."""
