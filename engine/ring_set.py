@@ -54,12 +54,16 @@ class RingSet:
 
     def tick(self, collect: Collect) -> bool:
         """Tick every busy ring, oldest first, handing its completions to `collect` before
-        the next one ticks; then retire the drained ones. False when none had work."""
-        rings = self.busy()
-        for ring in rings:
-            collect(ring, ring.tick())
+        the next one ticks; then retire the drained ones. False when no ring ran a slot
+        (a factory that refused, or none to draw from): the caller may then sleep rather
+        than spin on empty ticks."""
+        ran = False
+        for ring in self.busy():
+            done = ring.tick()
+            collect(ring, done)
+            ran = ran or bool(done) or ring.occupied > 0
         self._retire()
-        return bool(rings)
+        return ran
 
     def drain(self, collect: Collect) -> None:
         """Run every ring until it holds nothing (the end of a stream)."""

@@ -61,3 +61,25 @@ def test_a_shape_used_again_while_its_ring_drains_gets_that_ring_back(denoiser):
         rings.tick(lambda ring, completions: None)
     assert list(rings) == [first]  # the drained ring of the other shape is retired
     assert rings.totals().admitted == rings.totals().completed + first.occupied
+
+
+def test_a_tick_that_ran_no_slot_says_so(denoiser):
+    """A factory that refuses leaves the rings empty: tick() is False, so a live loop
+    sleeps instead of spinning on empty ticks; once a request is drawn it is True."""
+    from engine import InputError
+
+    store = StateStore(initial={"steps": 2, "depth": 1})
+    rings = ring_set(denoiser, store)
+    refuse = [True]
+
+    def factory(state):
+        if refuse[0]:
+            raise InputError("strength", "needs a source")
+        return request_from_state(state, cond=text(0), seed=1)
+
+    rings.use((4, CHANNELS)).factory = factory
+    ignore = lambda ring, completions: None  # noqa: E731
+    assert [rings.tick(ignore) for _ in range(3)] == [False, False, False]
+    refuse[0] = False
+    store.set("seed", 2)  # a new state: the factory is asked again
+    assert rings.tick(ignore) and rings.tick(ignore)  # running, then completing
