@@ -115,21 +115,19 @@ class _Sink:
         self.ring.write(data)
         return len(samples)
 
-    def rewind(self, keep_s: float) -> int:
-        """Take back the buffered audio beyond the first `keep_s` seconds (and never the
-        two device blocks the consumer may be reading), so what follows can be written
-        again now; returns the engine-rate frames taken back. A resampler restarts."""
-        keep = max(int(keep_s * self.device_rate), 2 * self.blocksize)
-        spare = self.ring.available() - keep
-        if spare <= 0:
+    @property
+    def can_rewind(self) -> bool:
+        """Audio can be taken back only where the ring holds engine-rate samples: a
+        resampler's filter history would leave a gap and a click at the splice."""
+        return self.resampler is None
+
+    def rewind(self, keep_s: float, most: int) -> int:
+        """Take back the buffered audio beyond the first `keep_s` seconds (never the two
+        device blocks the consumer may be reading), at most `most` frames, so what follows
+        can be written again now; returns the frames taken back (0 with a resampler)."""
+        if not self.can_rewind:
             return 0
-        frames = spare * self.config.samplerate // self.device_rate  # whole engine frames
-        if frames == 0:
-            return 0
-        self.ring.rewind(frames * self.device_rate // self.config.samplerate)
-        if self.resampler is not None:  # its filter history belongs to the audio taken back
-            self.resampler = Resampler(self.config.samplerate, self.device_rate, self.config.channels)
-        return frames
+        return self.ring.rewind(max(int(keep_s * self.device_rate), 2 * self.blocksize), most)
 
     def lead_s(self) -> float:
         """Seconds of audio buffered ahead of the device, its own latency included."""

@@ -27,9 +27,9 @@ class OutputStage:
         self.gain = 1.0  # the gain the last block ended at
         self.version = -1  # the state version the last block was read from
         # (version, perf_counter) of the first block that carried `version`; the engine
-        # turns it into onsets (take_heard)
+        # turns it into onsets, reporting it again each time (resolving is idempotent, and a
+        # change recorded just after its version's first block is still resolved by it)
         self.heard: tuple[int, float] | None = None
-        self._reported: tuple[int, float] | None = None
         self._ramp = np.empty(0, np.float32)
         self._ensure(frames)
 
@@ -58,11 +58,3 @@ class OutputStage:
         ramp += start
         block *= ramp[:, None]
         self.gain = gain
-
-    def take_heard(self) -> tuple[int, float] | None:
-        """The newest (version, when its first block left) not yet taken, else None."""
-        heard = self.heard
-        if heard is None or heard is self._reported:
-            return None
-        self._reported = heard
-        return heard

@@ -39,13 +39,14 @@ class SampleRing:
         self._written += n
         return n
 
-    def rewind(self, frames: int) -> int:
-        """Producer only: take back up to `frames` of the newest unplayed frames (they are
-        written again, e.g. with a new loop swapped in); returns how many were taken back.
+    def rewind(self, keep: int, most: int) -> int:
+        """Producer only: take back the newest unplayed frames beyond the first `keep`, at
+        most `most` of them (they are written again, e.g. with a new loop swapped in);
+        returns how many were taken back.
 
-        The consumer may be copying the block at its read index while this runs, so the
-        caller keeps at least two device blocks unplayed (audio_out's `rewind`)."""
-        n = max(0, min(int(frames), self.available()))
+        The consumer may be copying the block at its read index meanwhile: `keep` of at
+        least two of its blocks leaves that copy whole (the read index is read once)."""
+        n = max(0, min(int(most), self._written - self._read - int(keep)))
         self._written -= n
         return n
 

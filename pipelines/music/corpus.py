@@ -24,10 +24,10 @@ def load_split(root: Path, split: str, sample_rate: int | None = None) -> tuple[
     rows = [r for r in rows if r["split"] == split]
     if not rows:
         raise ValueError(f"{meta}: no clips in split {split!r}")
-    audio = np.stack([read_wav(root / r["path"]) for r in rows]).astype(np.float32)
+    clips = [read_wav(root / r["path"]) for r in rows]
     if sample_rate is not None:
-        audio = resample(audio, wav_rate(root / rows[0]["path"]), sample_rate)
-    return audio, rows
+        clips = [resample(c, wav_rate(root / r["path"]), sample_rate) for c, r in zip(clips, rows)]
+    return np.stack(clips).astype(np.float32), rows
 
 
 def wav_rate(path: Path) -> int:

@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.guidance:g} in its weights: a turbo checkpoint (is_turbo), one row per slot and no "
                     f"guidance batch. Its teacher: {args.teacher_steps} steps of the base folder under APG."),
         "distilled_steps": args.steps,
+        "distilled_shift": args.shift,
         "teacher": {"folder": str(args.teacher), "steps": args.teacher_steps, "guidance": args.guidance,
                     "card": {k: teacher_card.get(k) for k in ("command", "train_minutes_total", "train_minutes")}},
         "teacher_batches": len(batches) + len(held),
@@ -207,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         "gap_rms_heldout": {"before": round(before, 4), "after": round(after, 4),
                             "note": f"RMS latent distance of the student's {args.steps}-step result from the "
                                     f"teacher's {args.teacher_steps}-step result, {len(held)} batches of "
-                                    f"{args.batch} kept out of training (before: the teacher itself in "
+                                    f"{args.batch} kept out of training (before: the student it started "
+                                    f"from, {'the teacher itself' if args.init is None else args.init}, in "
                                     f"{args.steps} steps without guidance)"},
         "weights_dtype": "float16",
         "command": "python -m pipelines.music.distill_turbo " + " ".join(argv),

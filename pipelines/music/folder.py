@@ -57,19 +57,27 @@ class FolderDefaults:
                 "guidance_rule": self.guidance_rule}
 
 
-def folder_defaults(turbo: bool, steps: int | None = None) -> FolderDefaults:
-    """`steps`: what the checkpoint was distilled for, where its card says (else diffusers' 8)."""
-    return FolderDefaults(steps or CALL_STEPS, CALL_SHIFT, 1.0 if turbo else CALL_GUIDANCE, "apg", distilled=turbo)
+@dataclass(frozen=True)
+class Distilled:
+    """The grid a house turbo transformer was distilled for (its card's `distilled_steps`
+    and `distilled_shift`); empty for a real checkpoint, which plays diffusers' defaults."""
+
+    steps: int | None = None
+    shift: float | None = None
 
 
-def distilled_steps(folder: Path) -> int | None:
-    """The step count a house turbo transformer was distilled for (its card's
-    `distilled_steps`); None for a folder without one (a real checkpoint: diffusers' 8)."""
+def folder_defaults(turbo: bool, distilled: Distilled = Distilled()) -> FolderDefaults:
+    return FolderDefaults(distilled.steps or CALL_STEPS, distilled.shift or CALL_SHIFT,
+                          1.0 if turbo else CALL_GUIDANCE, "apg", distilled=turbo)
+
+
+def distilled_grid(folder: Path) -> Distilled:
     card = folder / "transformer" / "house.json"
     if not card.is_file():
-        return None
-    steps = json.loads(card.read_text()).get("distilled_steps")
-    return int(steps) if steps is not None else None
+        return Distilled()
+    values = json.loads(card.read_text())
+    steps, shift = values.get("distilled_steps"), values.get("distilled_shift")
+    return Distilled(int(steps) if steps is not None else None, float(shift) if shift is not None else None)
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class AceStepFolder:
     condition_encoder: torch.nn.Module
     audio_tokenizer: torch.nn.Module | None = None
     audio_token_detokenizer: torch.nn.Module | None = None
-    steps: int | None = None  # the steps it was distilled for, where its card says
+    distilled: Distilled = Distilled()  # the grid a house turbo was distilled for
 
     @property
     def variant(self) -> str:
@@ -91,7 +99,7 @@ class AceStepFolder:
 
     @property
     def defaults(self) -> FolderDefaults:
-        return folder_defaults(self.turbo, self.steps)
+        return folder_defaults(self.turbo, self.distilled)
 
 
 # ---- reading and checking, before any weight loads ----------------------------------------
@@ -248,4 +256,4 @@ def load_acestep_folder(folder: Path | str) -> AceStepFolder:
 
     hf_logging.disable_progress_bar()
     loaded = {part: _load(folder, part, *parts[part]) for part in parts if part != "scheduler"}
-    return AceStepFolder(path=folder, turbo=is_turbo(configs["transformer"]), steps=distilled_steps(folder), **loaded)
+    return AceStepFolder(path=folder, turbo=is_turbo(configs["transformer"]), distilled=distilled_grid(folder), **loaded)

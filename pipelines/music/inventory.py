@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import ModelFolderError
-from .folder import OPTIONAL, checked_configs, component_class, distilled_steps, folder_defaults, is_turbo
+from .folder import OPTIONAL, checked_configs, component_class, distilled_grid, folder_defaults, is_turbo
 
 ITEM_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
               "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -245,5 +245,5 @@ def inventory(folder: Path | str) -> Inventory:
     if all(part in parts for part in OPTIONAL):
         tasks.append(Task.COVER)
     variant = variant_of(dit)
-    defaults = folder_defaults(variant is Variant.TURBO, distilled_steps(folder)).params()
+    defaults = folder_defaults(variant is Variant.TURBO, distilled_grid(folder)).params()
     return Inventory(folder, variant, tuple(components), widths, audio_format(configs["vae"]), tuple(tasks), defaults)

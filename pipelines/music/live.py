@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import random
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -104,7 +105,7 @@ class LiveMusic:
         self.tick_seconds: collections.deque[float] = collections.deque(maxlen=100_000)  # every tick, for benchmarks
         self._recent_ticks: collections.deque[float] = collections.deque(maxlen=256)  # for the lead
         self._slow_tick = 0.0  # p99 of the recent ticks
-        self._recent_decodes: collections.deque[float] = collections.deque(maxlen=64)
+        self._recent_decodes: collections.deque[float] = collections.deque(maxlen=64)  # of blocks that decoded
         self._slow_decode = 0.0
         self._source_path = source
         self._source_cache: dict[int, torch.Tensor] = {}
@@ -121,6 +122,9 @@ class LiveMusic:
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
         self._kept: dict[int, tuple[torch.Tensor, tuple[int, int]]] = {}  # repaints in flight: source, window
         sink.output.source = self._output_controls
+        if not sink.can_rewind:
+            print(f"audio output resampled ({self.sample_rate} -> {sink.device_rate} Hz): a new loop waits behind "
+                  "the decode lead instead of being swapped in ahead of it", file=sys.stderr, flush=True)
         self._tapped = 0  # frames of device output already handed to the taps
 
     def _output_controls(self) -> tuple[float, int]:
@@ -208,39 +212,61 @@ class LiveMusic:
     def swap_keep_s(self) -> float:
         """Buffered audio a swap leaves in place: what the next block's render (a crossfade,
         two decodes) may take, with the lead's margin (the sink adds two device blocks)."""
+        if not self._recent_decodes:  # no real decode timed yet: the first may be slow (cold)
+            return MIN_LEAD_S
         return max(MIN_KEEP_S, LEAD_TICKS * self._slow_decode)
+
+    def _pull_in(self) -> int:
+        """A waiting loop is heard now, not a lead later: the old loop's buffered audio
+        beyond a small margin (and after its own crossfade) is taken back, to be written
+        again with the swap in it. Returns the samples taken back (0: none)."""
+        if not self.player.swap_waiting():
+            return 0
+        taken = self.sink.rewind(self.swap_keep_s(), self.player.rewindable())
+        if taken:
+            self.player.rewind(taken)
+            self.counters.swaps_pulled_in += 1
+        return taken
+
+    def _feed_some(self, lead_wanted: float) -> bool:
+        """Feed what is due: the samples a pull-in took back (written again at once, so the
+        lead does not grow), or a block when the lead is short. False when nothing was."""
+        taken = self._pull_in()
+        if self.sink.lead_s() < lead_wanted:
+            self._feed()
+        elif taken:
+            self._feed(min(taken, self.block))
+        else:
+            return False
+        return True
 
     def step(self) -> str:
         """One unit of single-threaded engine work: 'fed', 'ticked' or 'idle' (tests use this)."""
-        if self.sink.lead_s() < self.target_lead() or self.player.swap_waiting():
-            self._feed()
+        if self._feed_some(self.target_lead()):
             return "fed"
         if self._tick():
             return "ticked"
         return "idle"
 
-    def _feed(self) -> None:
-        if self.player.swap_waiting():
-            # a new loop is heard now, not a lead later: the buffered audio of the old one
-            # beyond a small margin is taken back and written again with the swap in it
-            taken = self.sink.rewind(self.swap_keep_s())
-            if taken:
-                self.player.rewind(taken)
-                self.counters.swaps_pulled_in += 1
-        if self.sink.ring.free() < self.block * self.sink.device_rate // self.sample_rate + 64:
+    def _feed(self, samples: int | None = None) -> None:
+        """Render and queue the next `samples` (a block by default)."""
+        n = samples or self.block
+        if self.sink.ring.free() < n * self.sink.device_rate // self.sample_rate + 64:
             return  # the output is full; rendering now would move the playhead past unplayed audio
         lead = self.sink.lead_s()
         if self.link is not None:
             self._follow_link(lead)
         state = self.store.snapshot
         crossfade = int(state["crossfade_ms"] * self.sample_rate / 1000.0)
+        decoding = self.player.current is not None or self.player.swap_waiting()
         t0 = time.perf_counter()
-        samples, started = self.player.render(self.block, crossfade)
+        samples, started = self.player.render(n, crossfade)
         decode_s = time.perf_counter() - t0
         if self.counters.blocks and decode_s > lead:
             self.counters.deadline_misses += 1  # the device ran out before this block was ready
-        self._recent_decodes.append(decode_s)
-        self._slow_decode = max(self._recent_decodes)
+        if decoding:  # silence before the first loop costs nothing and says nothing of a decode
+            self._recent_decodes.append(decode_s)
+            self._slow_decode = max(self._recent_decodes)
         self.sink.write(samples)
         heard_at = time.perf_counter() + lead
         self.counters.blocks += 1
@@ -268,7 +294,7 @@ class LiveMusic:
     def _report_device(self) -> None:
         """Onsets of the controls the device applies: heard when the first block that
         carried them leaves, plus the device's own latency."""
-        heard = self.sink.output.take_heard()
+        heard = self.sink.output.heard
         if heard is not None:
             version, at = heard
             self.onsets.heard(Propagation.OUTPUT, version, at + self.sink.latency_s, only=DEVICE_CONTROLS.__contains__)
@@ -335,9 +361,7 @@ class LiveMusic:
     def _feed_loop(self, stop) -> None:
         block_s = self.block / self.sample_rate
         while not stop.is_set():
-            if self.sink.lead_s() < self.target_lead(threaded=True) or self.player.swap_waiting():
-                self._feed()
-            else:
+            if not self._feed_some(self.target_lead(threaded=True)):
                 self._report_device()
                 self._forward_taps()
                 self.player.arrived.wait(block_s / 4)  # a completion wakes it at once

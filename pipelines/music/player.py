@@ -56,6 +56,7 @@ class LoopPlayer:
         self._fade: _Fade | None = None
         self._lock = threading.Lock()  # offer() runs on the engine thread, render() on the feeder
         self.arrived = threading.Event()  # set by offer(): the feeder wakes to swap it in
+        self.settled = 0  # the position where the last swap's crossfade ended: audio before it is final
 
     def offer(self, loop: Loop) -> None:
         """The newest completion waits to be swapped in at the next block."""
@@ -69,11 +70,16 @@ class LoopPlayer:
         """A completion waits and no crossfade is under way: the next render swaps it in."""
         return self._next is not None and self._fade is None
 
+    def rewindable(self) -> int:
+        """Samples the playhead may move back: not into a crossfade already rendered,
+        whose end would then be written over by the next swap's start."""
+        return 0 if self._fade is not None else max(0, self.position - self.settled)
+
     def rewind(self, samples: int) -> None:
         """Move the playhead back over audio the output took back (sink.rewind), so the
         next render writes those positions again (with a waiting loop swapped in)."""
-        if self._fade is not None:
-            raise RuntimeError("cannot rewind through a crossfade under way")
+        if samples > self.rewindable():
+            raise ValueError(f"cannot rewind {samples} samples: {self.rewindable()} are free of a crossfade")
         self.position -= samples
 
     def render(self, n: int, crossfade_samples: int) -> tuple[np.ndarray, Loop | None]:
@@ -84,6 +90,7 @@ class LoopPlayer:
                 started, self._next = self._next, None
             if self.current is None:
                 self.current = started
+                self.settled = self.position
             else:
                 self._fade = _Fade(self.current, started, 0, max(1, crossfade_samples))
         if self.current is None:
@@ -108,6 +115,7 @@ class LoopPlayer:
         fade.done += n
         if fade.done >= fade.total:
             self.current, self._fade = fade.new, None
+            self.settled = self.position + n - (fade.done - fade.total)  # where the fade ended
         return out
 
     def _segment(self, loop: Loop, n: int) -> np.ndarray:
