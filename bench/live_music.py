@@ -1,7 +1,7 @@
-"""Live music under load: the house model, a 60 s loop, random control changes at 20 Hz.
+"""Live music under load: the house turbo folder (as `demon live music` plays), random control changes at 20 Hz.
 
-`--model DIR` plays another folder (a complete ACE-Step 1.5 folder starts from its own
-defaults, and a turbo one, whose guidance is in its weights, gets no guidance moves).
+`--model DIR` plays another folder; each starts from its own defaults (steps, shift,
+guidance), and a turbo one, whose guidance is in its weights, gets no guidance moves.
 
 For each depth, runs the live engine in real time into the clock-paced null sink
 (the same engine and output ring as `demon live music --null-audio`) while a
@@ -26,7 +26,7 @@ from common import emit
 from demon.rigs import music_rig
 from engine import Propagation
 from pipelines.audio_out import NullSink, OutputConfig
-from pipelines.music.models import load_music_models
+from pipelines.music.models import HOUSE_TURBO, load_music_models
 from pipelines.timings import quantile
 
 CAPTIONS = ("lofi piano and drums, 84 bpm, A minor", "synth pop, 128 bpm, C major",
@@ -57,8 +57,11 @@ def run_depth(models, depth: int, args) -> dict:
     defaults = models.defaults.params()
     distilled = models.defaults.distilled
     knobs = tuple(k for k in STEP_KNOBS if not (distilled and k == "guidance"))
-    rig = music_rig(models, sink, initial={**defaults, "depth": depth, "loop_seconds": args.loop_seconds,
-                                           "steps": args.steps, "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1]},
+    given = {"steps": args.steps} if args.steps is not None else {}
+    if args.loop_seconds is not None:
+        given["loop_seconds"] = args.loop_seconds
+    rig = music_rig(models, sink, initial={**defaults, **given, "depth": depth,
+                                           "prompt_a": CAPTIONS[0], "prompt_b": CAPTIONS[1]},
                     max_batch=args.max_batch)
     live = rig.engine
     stop = threading.Event()
@@ -95,6 +98,7 @@ def run_depth(models, depth: int, args) -> dict:
         "underflows": counters["starved_blocks"] + counters["underflows"],
         "deadline_misses": counters["deadline_misses"],
         "changes": changes, "rejected_changes": rejected, "seconds": elapsed,
+        "loop_seconds": rig.session.store.snapshot["loop_seconds"], "steps": rig.session.store.snapshot["steps"],
         "onsets_measured": len(step) + len(request) + len(output),
     }
 
@@ -103,20 +107,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=5.0, help="run length per depth")
     ap.add_argument("--depths", default="1,2,4,8")
-    ap.add_argument("--loop-seconds", type=float, default=60.0)
-    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--loop-seconds", type=float, default=None, help="loop length (default: the live default)")
+    ap.add_argument("--steps", type=int, default=None, help="steps per loop (default: the folder's own)")
     ap.add_argument("--rate", type=float, default=20.0, help="control changes per second")
     ap.add_argument("--max-batch", type=int, default=None)
-    ap.add_argument("--model", default=None, help="model folder (default: the house models)")
+    ap.add_argument("--model", default=None, help="model folder (default: the house turbo folder, as live plays)")
     args = ap.parse_args()
-    models = load_music_models(args.model)
+    models = load_music_models(args.model or HOUSE_TURBO)
     for depth in [int(d) for d in args.depths.split(",")]:
         result = run_depth(models, depth, args)
         units = {"tick_p50_ms": "ms", "tick_p99_ms": "ms", "completions_per_s": "1/s", "step_onset_ms": "ms",
                  "request_onset_ms": "ms", "output_onset_ms": "ms", "discarded_slots": "slots", "underflows": "blocks"}
-        extra = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items() if k not in units}
+        extra = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()
+                 if k not in units and k != "loop_seconds"}
         for metric, unit in units.items():
-            emit("live_music", metric, result[metric], unit, depth=depth, loop_seconds=args.loop_seconds,
+            emit("live_music", metric, result[metric], unit, depth=depth, loop_seconds=result["loop_seconds"],
                  minutes=args.minutes, **(extra if metric == "tick_p50_ms" else {}),
                  **({"model": args.model} if args.model else {}))
 

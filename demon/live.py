@@ -13,7 +13,8 @@ from .song_flags import read_lyrics
 
 def add_live_music_args(parser) -> None:
     add_param_flags(parser, LIVE_REGISTRIES["music"], PARAM_FLAGS["music"])
-    parser.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models)")
+    parser.add_argument("--model", type=Path,
+                        help="ACE-Step 1.5 folder in diffusers layout (default: the house turbo folder, 2 steps)")
     parser.add_argument("--lyrics", type=Path, help="UTF-8 text file of lyrics, e.g. [verse] lines (a complete "
                         "folder's; default none; live as the lyrics parameter)")
     parser.add_argument("--source", type=Path, help="audio file that requests with strength < 1 start from "
@@ -73,14 +74,14 @@ def run_live_music(args) -> int:
     _check(args)
     from controls.midi import MidiControl, MidiInput, load_mapping, mapping_path, save_mapping
     from pipelines.audio_out import OutputConfig, open_output
-    from pipelines.music.models import load_music_models
+    from pipelines.music.models import HOUSE_TURBO, load_music_models
 
     from .rigs import music_rig
 
     initial = initial_values(args, LIVE_REGISTRIES["music"], PARAM_FLAGS["music"])
     if args.lyrics is not None:
         initial["lyrics"] = read_lyrics(args.lyrics)
-    models = on_backend(load_music_models(args.model), args)
+    models = on_backend(load_music_models(args.model or HOUSE_TURBO), args)
     # the model's own format: 48 kHz stereo for ACE-Step 1.5
     sink = open_output(OutputConfig(models.codec.sample_rate, device=args.device, device_rate=args.samplerate,
                                     blocksize=args.blocksize, latency=args.latency,

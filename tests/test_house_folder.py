@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from pipelines.music.conditioning import silence_context
@@ -72,27 +73,34 @@ def test_a_saved_house_folder_loads_in_diffusers_and_renders_here(tmp_path):
     models = load_music_models(out)
     assert models.defaults.guidance_rule == "apg" and models.defaults.guidance > 1
     audio = render_music(models, MusicJob("lofi piano", 1.0, {"seed": 0, "steps": 2}))
-    assert audio.shape == (16000,)
+    assert audio.shape == (vae.config.sampling_rate,)
 
 
-def test_diffusers_runs_the_shipped_house_folder_as_we_render_it():
-    """models/music is a complete folder: AceStepPipeline loads it from disk and draws the
-    latents our render draws for the same prompt, seed and steps."""
+@pytest.mark.parametrize("which, steps", [("base", 4), ("turbo", 2)])
+def test_diffusers_runs_the_shipped_house_folders_as_we_render_them(which, steps):
+    """models/music (base) and models/music_turbo (distilled to 2 steps) are complete
+    folders: AceStepPipeline loads each from disk and draws the latents our render draws
+    for the same prompt, seed and steps (the turbo without guidance, as both decide)."""
     from diffusers import AceStepPipeline
 
-    from pipelines.music.models import HOUSE_MODELS, load_music_models
+    from pipelines.music.models import HOUSE_MODELS, HOUSE_TURBO, load_music_models
     from pipelines.music.render import MusicJob, generate_latents
 
-    index = json.loads((HOUSE_MODELS / "model_index.json").read_text())
+    folder = {"base": HOUSE_MODELS, "turbo": HOUSE_TURBO}[which]
+    index = json.loads((folder / "model_index.json").read_text())
     assert index["_class_name"] == "AceStepPipeline" and index["condition_encoder"][1] == "AceStepConditionEncoder"
-    pipe = AceStepPipeline.from_pretrained(str(HOUSE_MODELS), local_files_only=True, dtype=torch.float32,
+    pipe = AceStepPipeline.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32,
                                            low_cpu_mem_usage=False)
     pipe.set_progress_bar_config(disable=True)
+    assert pipe.transformer.config.is_turbo == (which == "turbo")
     prompt = "lofi piano and drums, 84 bpm, A minor"
-    theirs = pipe(prompt=prompt, audio_duration=2.0, num_inference_steps=4, output_type="latent",
+    theirs = pipe(prompt=prompt, audio_duration=2.0, num_inference_steps=steps, output_type="latent",
                   generator=torch.Generator("cpu").manual_seed(3)).audios[0]
-    ours = generate_latents(load_music_models(), MusicJob(prompt, 2.0, {"seed": 3, "steps": 4}))
+    models = load_music_models(folder)
+    if which == "turbo":
+        assert models.defaults.distilled and models.defaults.steps == 2 and models.defaults.guidance == 1.0
+    ours = generate_latents(models, MusicJob(prompt, 2.0, {"seed": 3, "steps": steps}))
     assert theirs.shape == ours.shape == (50, 16)
     diff = (theirs - ours).abs().max().item()
-    print(f"house folder: max |ours - diffusers| = {diff:.3g}")
+    print(f"house {which} folder: max |ours - diffusers| = {diff:.3g}")
     assert diff < 1e-4

@@ -26,6 +26,8 @@ import argparse
 import copy
 import json
 import math
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ from .models import load_codec
 from .train_folder import condition, repaint_context
 
 TITLE = "House music turbo DiT (distilled from the base house DiT)"
+SHARED_PARTS = ("vae", "condition_encoder")  # the teacher's, unchanged by distillation
 
 
 @dataclass
@@ -134,6 +137,15 @@ def gap(student, batches: list[Trajectories], sigmas: list[float]) -> float:
     return math.sqrt(sum(errs) / len(errs))
 
 
+def link_shared(out: Path, teacher: Path) -> None:
+    """The parts distillation leaves as they were become relative links to the teacher's,
+    so a shipped turbo folder beside its base holds only its own transformer."""
+    for part in SHARED_PARTS:
+        target = out / part
+        shutil.rmtree(target)
+        target.symlink_to(os.path.relpath(teacher.resolve() / part, out.resolve()), target_is_directory=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/music"))
@@ -154,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=None)
     ap.add_argument("--cache", type=Path, default=None, help="the clips' latents (safetensors), as train_folder's")
     ap.add_argument("--held-out", type=int, default=4, help="teacher batches kept aside to measure the gap")
+    ap.add_argument("--link-teacher", action="store_true",
+                    help="link the teacher's vae/ and condition_encoder/ (unchanged) instead of copying them")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     argv = argv if argv is not None else sys.argv[1:]
@@ -191,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"gap_before": before, "gap_after": after}), file=sys.stderr)
 
     save_folder(args.out, args.teacher / "vae", codec.vae, tokenizer, text_encoder, student, encoder)
+    if args.link_teacher:
+        link_shared(args.out, args.teacher)
     teacher_card = json.loads((args.teacher / "transformer" / "house.json").read_text())
     card = {
         "summary": (f"The base house DiT distilled to {args.steps} steps (shift {args.shift:g}) with APG "

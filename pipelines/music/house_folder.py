@@ -128,13 +128,13 @@ def warm_start(dit, encoder, previous) -> list[str]:
     return skipped
 
 
-def _relative_name(config: Path, part: str) -> None:
-    """A resumed model carries the path it was loaded from in its config: keep it relative
-    (no machine's paths in a shipped folder)."""
+def _relative_name(config: Path, folder: str, part: str) -> None:
+    """A resumed model carries the path it was loaded from in its config: name it by the
+    folder it is saved in, relative (no machine's paths in a shipped folder)."""
     if config.is_file():
         loaded = json.loads(config.read_text())
         if "_name_or_path" in loaded:
-            config.write_text(json.dumps({**loaded, "_name_or_path": f"models/music/{part}"}, indent=2) + "\n")
+            config.write_text(json.dumps({**loaded, "_name_or_path": f"models/{folder}/{part}"}, indent=2) + "\n")
 
 
 def save_folder(out: Path, vae_folder: Path, vae, tokenizer, text_encoder, dit, encoder) -> Path:
@@ -151,7 +151,7 @@ def save_folder(out: Path, vae_folder: Path, vae, tokenizer, text_encoder, dit, 
     with tempfile.TemporaryDirectory() as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
         for part in SAVED_PARTS:
-            _relative_name(Path(tmp) / part / "config.json", part)
+            _relative_name(Path(tmp) / part / "config.json", out.name, part)
             source, target = Path(tmp) / part, out / part
             if source.is_dir():
                 shutil.rmtree(target, ignore_errors=True)

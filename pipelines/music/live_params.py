@@ -9,8 +9,9 @@ from .tasks import MusicTask
 
 DEFAULT_PROMPT = "lofi piano and drums, 90 bpm, A minor"
 
-# Live on a CPU starts at depth 1: on 60 s latents batching gains little here (README,
-# Benchmarks), and one slot keeps a tick near 150 ms and onsets shortest. Raise it live.
+# Live on a CPU starts at depth 1 and a 20 s loop: with the house turbo folder's 2 steps
+# that keeps a tick near 50 ms and a change heard within a few hundred ms (README,
+# Benchmarks). Both are live: a GPU raises depth and loop length.
 LIVE_MUSIC_PARAMS = CORE_PARAMS.with_defaults(depth=1).extend(
     Param("prompt_a", T.TEXT, DEFAULT_PROMPT, P.REQUEST, doc="caption of prompt A"),
     Param("prompt_b", T.TEXT, "", P.REQUEST, doc="caption of prompt B (empty: no B); blended by prompt_blend"),
@@ -19,7 +20,7 @@ LIVE_MUSIC_PARAMS = CORE_PARAMS.with_defaults(depth=1).extend(
     Param("language", T.TEXT, DEFAULT_LANGUAGE, P.REQUEST, doc="vocal language code of the lyrics"),
     Param("key", T.TEXT, "", P.REQUEST, doc='key and scale in the prompt\'s metadata, e.g. "A minor" (empty: N/A)'),
     Param("time_signature", T.TEXT, "", P.REQUEST, doc='beats per bar in the metadata, e.g. "4" (empty: N/A)'),
-    Param("loop_seconds", T.FLOAT, 60.0, P.REQUEST, 2.0, 120.0, "s",
+    Param("loop_seconds", T.FLOAT, 20.0, P.REQUEST, 2.0, 120.0, "s",
           doc="loop length of new requests when loop_bars is 0; in-flight loops keep theirs"),
     Param("loop_bars", T.INT, 0, P.REQUEST, 0, 64, "bars",
           doc="bar-aligned loop length (4/4 at bpm, at most 120 s); 0 uses loop_seconds"),

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .folder import FolderDefaults
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "music"
+# the base house folder distilled to two steps (distill_turbo.py): what `demon live music` plays
+HOUSE_TURBO = HOUSE_MODELS.parent / "music_turbo"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 
@@ -179,7 +181,7 @@ def _check_linked_text_parts(folder: Path) -> None:
     """The house folder's MiniLM is linked in by `make setup`, not committed: say so."""
     from .text_parts import FILES
 
-    if folder.resolve() != HOUSE_MODELS.resolve():
+    if folder.resolve() not in (HOUSE_MODELS.resolve(), HOUSE_TURBO.resolve()):
         return
     for part, names in FILES.items():
         missing = [name for name in names if not (folder / part / name).is_file()]

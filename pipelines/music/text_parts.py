@@ -50,10 +50,11 @@ def link_text_parts(folder: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m pipelines.music.text_parts FOLDER", file=sys.stderr)
+    if not args:
+        print("usage: python -m pipelines.music.text_parts FOLDER...", file=sys.stderr)
         return 2
-    link_text_parts(Path(args[0]))
+    for folder in args:
+        link_text_parts(Path(folder))
     return 0
 
 
