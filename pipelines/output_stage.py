@@ -19,6 +19,7 @@ import numpy as np
 
 # (gain, version of the state it was read from); called once per device block
 OutputSource = Callable[[], tuple[float, int]]
+STAMPS = 256  # versions remembered between two reports (a report comes every few blocks)
 
 
 class OutputStage:
@@ -26,10 +27,12 @@ class OutputStage:
         self.source: OutputSource | None = None
         self.gain = 1.0  # the gain the last block ended at
         self.version = -1  # the state version the last block was read from
-        # (version, perf_counter) of the first block that carried `version`; the engine
-        # turns it into onsets, reporting it again each time (resolving is idempotent, and a
-        # change recorded just after its version's first block is still resolved by it)
-        self.heard: tuple[int, float] | None = None
+        # when the first block of each new version left: a preallocated ring the engine
+        # reads in order (heard_since), so each change is resolved at its own version's
+        # block, not at a later one's
+        self._versions = np.zeros(STAMPS, np.int64)
+        self._times = np.zeros(STAMPS, np.float64)
+        self.stamps = 0  # stamps written in all
         self._ramp = np.empty(0, np.float32)
         self._ensure(frames)
 
@@ -45,7 +48,9 @@ class OutputStage:
         gain, version = self.source()
         if version != self.version:
             self.version = version
-            self.heard = (version, time.perf_counter())
+            i = self.stamps % STAMPS
+            self._versions[i], self._times[i] = version, time.perf_counter()
+            self.stamps += 1
         start = self.gain
         if gain == start:
             if gain != 1.0:
@@ -58,3 +63,18 @@ class OutputStage:
         ramp += start
         block *= ramp[:, None]
         self.gain = gain
+
+    @property
+    def heard(self) -> tuple[int, float] | None:
+        """(version, when its first block left) of the newest version, or None."""
+        if not self.stamps:
+            return None
+        i = (self.stamps - 1) % STAMPS
+        return int(self._versions[i]), float(self._times[i])
+
+    def heard_since(self, seen: int) -> tuple[list[tuple[int, float]], int]:
+        """The stamps written after the first `seen` (at most the ring's worth), oldest
+        first, and the count to pass next time."""
+        end = self.stamps
+        return [(int(self._versions[k % STAMPS]), float(self._times[k % STAMPS]))
+                for k in range(max(seen, end - STAMPS), end)], end

@@ -28,6 +28,8 @@ def test_a_gain_change_ramps_across_one_block_then_holds():
     stage.apply(block)
     assert np.allclose(block[:, 0], [0.875, 0.75, 0.625, 0.5]) and np.array_equal(block[:, 0], block[:, 1])
     assert stage.heard[0] == 1 and stage.heard[1] >= first[1]  # stamped when its first block left
+    stamps, seen = stage.heard_since(0)
+    assert [v for v, _ in stamps] == [0, 1] and seen == 2 and stage.heard_since(seen) == ([], 2)
     block = np.ones((8, 1), np.float32)  # a longer device block: the ramp grows, the gain holds
     stage.apply(block)
     assert np.allclose(block, 0.5)

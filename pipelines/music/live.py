@@ -55,7 +55,10 @@ from .tasks import MusicTask, check_task_strength
 DEVICE_CONTROLS = frozenset({"gain"})  # output-class parameters applied at the device (output_stage.py)
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
-MIN_KEEP_S = 0.04  # ...and left in place at the least when a new loop is swapped in ahead of it
+# ...and left in place when a new loop is swapped in ahead of it: the same floor, since a
+# busy interpreter holds the feeder back that long (40 or 150 ms starved blocks and missed
+# deadlines under 200 page clients)
+MIN_KEEP_S = MIN_LEAD_S
 LEAD_TICKS = 2.5  # ...and this many times the slowest recent work that holds the output back
 LINK_TOLERANCE_S = 0.02  # drift from Link's timeline corrected by a jump of the playhead
 
@@ -126,6 +129,7 @@ class LiveMusic:
             print(f"audio output resampled ({self.sample_rate} -> {sink.device_rate} Hz): a new loop waits behind "
                   "the decode lead instead of being swapped in ahead of it", file=sys.stderr, flush=True)
         self._tapped = 0  # frames of device output already handed to the taps
+        self._stamps_seen = 0  # the device's version stamps already turned into onsets
 
     def _output_controls(self) -> tuple[float, int]:
         """The gain the device applies to its next block (called from the audio callback:
@@ -294,9 +298,12 @@ class LiveMusic:
     def _report_device(self) -> None:
         """Onsets of the controls the device applies: heard when the first block that
         carried them leaves, plus the device's own latency."""
-        heard = self.sink.output.heard
-        if heard is not None:
-            version, at = heard
+        stamps, self._stamps_seen = self.sink.output.heard_since(self._stamps_seen)
+        if not stamps and self.sink.output.heard is not None:
+            # again (resolving is idempotent): a change recorded just after its version's
+            # first block left is still resolved at that block
+            stamps = [self.sink.output.heard]
+        for version, at in stamps:
             self.onsets.heard(Propagation.OUTPUT, version, at + self.sink.latency_s, only=DEVICE_CONTROLS.__contains__)
 
     def _follow_link(self, lead: float) -> None:
