@@ -40,11 +40,11 @@ from engine.solvers import apg_combine
 
 from ..training import Budget
 from .cards import write_card
-from .conditioning import TIMBRE_SECONDS, silence_context
-from .folder_data import FolderData, draw, prepare
+from .conditioning import TIMBRE_SECONDS
+from .folder_data import FolderData, prepare
 from .house_folder import load_text_parts, load_trained, save_folder
 from .models import load_codec
-from .train_folder import condition, repaint_context
+from .train_folder import draw_batch
 
 TITLE = "House music turbo DiT (distilled from the base house DiT)"
 SHARED_PARTS = ("vae", "condition_encoder")  # the teacher's, unchanged by distillation
@@ -85,17 +85,8 @@ def teacher_states(dit, cond, null, context, noise, steps: int, every: int, shif
 
 
 def draw_trajectories(dit, encoder, prepared: FolderData, args, timbre_frames: int, gen) -> Trajectories:
-    task = "repaint" if float(torch.rand(1, generator=gen)) < args.repaint else "text2music"
-    with_meta = float(torch.rand(1, generator=gen)) < args.meta
-    lyrics = "[inst]" if float(torch.rand(1, generator=gen)) < args.inst else ""
-    clips, caption = draw(prepared, with_meta, task, args.batch, gen)
-    x0 = prepared.latents[clips]
-    b, frames, _ = x0.shape
-    silence = encoder.silence_latent[0]
     with torch.no_grad():
-        context = (repaint_context(x0, silence, gen) if task == "repaint"
-                   else silence_context(silence, frames)[None].expand(b, -1, -1))
-        cond = condition(encoder, caption, prepared.lyrics[lyrics], timbre_frames)
+        x0, cond, context = draw_batch(encoder, prepared, args, timbre_frames, gen)
     null = encoder.null_condition_emb.expand_as(cond)
     noise = torch.randn(x0.shape, generator=gen)
     states = teacher_states(dit, cond, null, context, noise, args.teacher_steps, args.teacher_steps // args.steps,

@@ -67,7 +67,10 @@ def shifted_times(b: int, shift: float, gen: torch.Generator) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
-def batch_loss(dit, encoder, prepared: FolderData, args, timbre_frames: int, gen: torch.Generator) -> torch.Tensor:
+def draw_batch(encoder, prepared: FolderData, args, timbre_frames: int, gen: torch.Generator):
+    """(x0, cond, context) of one batch as the pipeline conditions it: a task (a repaint
+    window for `args.repaint` of batches), metadata in the prompt for `args.meta`, lyrics
+    "[inst]" for `args.inst`, clips drawn from one caption bucket."""
     task = "repaint" if float(torch.rand(1, generator=gen)) < args.repaint else "text2music"
     with_meta = float(torch.rand(1, generator=gen)) < args.meta
     lyrics = "[inst]" if float(torch.rand(1, generator=gen)) < args.inst else ""
@@ -77,7 +80,12 @@ def batch_loss(dit, encoder, prepared: FolderData, args, timbre_frames: int, gen
     silence = encoder.silence_latent[0]
     context = (repaint_context(x0, silence, gen) if task == "repaint"
                else silence_context(silence, frames)[None].expand(b, -1, -1))
-    cond = condition(encoder, caption, prepared.lyrics[lyrics], timbre_frames)
+    return x0, condition(encoder, caption, prepared.lyrics[lyrics], timbre_frames), context
+
+
+def batch_loss(dit, encoder, prepared: FolderData, args, timbre_frames: int, gen: torch.Generator) -> torch.Tensor:
+    x0, cond, context = draw_batch(encoder, prepared, args, timbre_frames, gen)
+    b = x0.shape[0]
     drop = (torch.rand(b, generator=gen) < args.cfg_dropout)[:, None, None]
     cond = torch.where(drop, encoder.null_condition_emb.expand_as(cond), cond)
     t = shifted_times(b, args.train_shift, gen)
