@@ -97,6 +97,7 @@ def run_depth(models, depth: int, args) -> dict:
         "discarded_slots": counters["discarded_slots"],
         "underflows": counters["starved_blocks"] + counters["underflows"],
         "deadline_misses": counters["deadline_misses"],
+        "swaps_spliced": counters["swaps_spliced"], "splices_late": counters["splices_late"],
         "changes": changes, "rejected_changes": rejected, "seconds": elapsed,
         "loop_seconds": rig.session.store.snapshot["loop_seconds"], "steps": rig.session.store.snapshot["steps"],
         "onsets_measured": len(step) + len(request) + len(output),

@@ -116,18 +116,15 @@ class _Sink:
         return len(samples)
 
     @property
-    def can_rewind(self) -> bool:
-        """Audio can be taken back only where the ring holds engine-rate samples: a
+    def can_splice(self) -> bool:
+        """Written audio can be taken back only where the ring holds engine-rate samples: a
         resampler's filter history would leave a gap and a click at the splice."""
         return self.resampler is None
 
-    def rewind(self, keep_s: float, most: int) -> int:
-        """Take back the buffered audio beyond the first `keep_s` seconds (never the two
-        device blocks the consumer may be reading), at most `most` frames, so what follows
-        can be written again now; returns the frames taken back (0 with a resampler)."""
-        if not self.can_rewind:
-            return 0
-        return self.ring.rewind(max(int(keep_s * self.device_rate), 2 * self.blocksize), most)
+    def take_back(self, start: int) -> int:
+        """Take back the audio written at ring index `start` on (sample_ring.take_back),
+        unless the device is within two of its blocks of it: then -1."""
+        return self.ring.take_back(start, 2 * self.blocksize) if self.can_splice else -1
 
     def lead_s(self) -> float:
         """Seconds of audio buffered ahead of the device, its own latency included."""

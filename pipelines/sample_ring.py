@@ -39,15 +39,29 @@ class SampleRing:
         self._written += n
         return n
 
-    def rewind(self, keep: int, most: int) -> int:
-        """Producer only: take back the newest unplayed frames beyond the first `keep`, at
-        most `most` of them (they are written again, e.g. with a new loop swapped in);
-        returns how many were taken back.
+    @property
+    def written(self) -> int:
+        """Total frames the producer has written (the index the next write lands at)."""
+        return self._written
 
-        The consumer may be copying the block at its read index meanwhile: `keep` of at
-        least two of its blocks leaves that copy whole (the read index is read once)."""
-        n = max(0, min(int(most), self._written - self._read - int(keep)))
-        self._written -= n
+    def peek(self, start: int, n: int) -> np.ndarray:
+        """Producer only: a copy of the `n` frames written at total index `start` on (they
+        must still be buffered: not yet overwritten)."""
+        if start < self._written - self.capacity or start + n > self._written:
+            raise ValueError(f"frames [{start}, {start + n}) are not buffered ({self._written} written)")
+        first = start % self.capacity
+        head = min(n, self.capacity - first)
+        return np.concatenate([self._buf[first : first + head], self._buf[: n - head]])
+
+    def take_back(self, start: int, guard: int) -> int:
+        """Producer only: take back the frames written at total index `start` on, so what
+        follows is written again from there (a new loop spliced in); returns how many
+        were taken back, or -1, taking nothing, if the consumer is within `guard` frames
+        of `start` (it may be copying a block there: the read index is read once)."""
+        if self._read + guard > start or start > self._written:
+            return -1
+        n = self._written - start
+        self._written = start
         return n
 
     @property

@@ -27,6 +27,21 @@ def test_sample_ring_copies_whole_blocks_across_the_wrap_or_writes_silence():
     assert got == [4, 5, 6, 7, 8, 9, 10, 11] and ring.available() == 2 and ring.starved == 2
 
 
+def test_sample_ring_takes_back_written_frames_only_clear_of_the_consumer():
+    ring = SampleRing(10)
+    ring.write(np.arange(8, dtype=np.float32))
+    ring.read_into(np.zeros((4, 1), np.float32))
+    ring.write(np.arange(8, 12, dtype=np.float32))  # wraps: frames 4..11 buffered
+    assert ring.peek(6, 4)[:, 0].tolist() == [6, 7, 8, 9]  # across the wrap
+    with pytest.raises(ValueError, match="not buffered"):
+        ring.peek(10, 4)
+    assert ring.take_back(6, guard=3) == -1 and ring.written == 12  # the consumer may be copying there
+    assert ring.take_back(7, guard=3) == 5 and ring.written == 7 and ring.available() == 3
+    ring.write(np.full(2, -1, np.float32))
+    out = np.zeros((5, 1), np.float32)
+    assert ring.read_into(out) and out[:, 0].tolist() == [4, 5, 6, -1, -1]
+
+
 def test_resampler_keeps_pitch_and_length():
     rs = Resampler(16_000, 48_000)
     t = np.arange(16_000) / 16_000

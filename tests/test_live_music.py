@@ -40,22 +40,34 @@ def test_player_swaps_at_the_playhead_with_an_equal_power_crossfade():
     assert player.position == 26
 
 
-def test_the_playhead_never_rewinds_into_a_rendered_crossfade():
+def test_a_splice_crossfades_from_the_written_audio_and_changes_nothing_until_committed():
     player = LoopPlayer(frame_decoder, DecoderGeometry(HOP, 0))
     player.offer(const_loop(1.0, 10))
-    player.render(12, 8)
-    assert player.rewindable() == 12  # the first loop came in without a fade
+    written, _ = player.render(20, 8)
     player.offer(const_loop(2.0, 10, 1))
-    player.render(4, 8)
-    assert player.rewindable() == 0  # halfway through the fade
-    player.render(4, 8)
-    assert player.settled == 20 and player.rewindable() == 0  # the fade ends at 20
-    player.render(6, 8)
-    assert player.rewindable() == 6
-    with pytest.raises(ValueError, match="free of a crossfade"):
-        player.rewind(7)
-    player.rewind(6)
-    assert player.position == 20
+    assert player.splice(16, np.ones(6, np.float32), 8) is None  # its fade would run past the written audio
+    samples, loop = player.splice(12, written[12:16], 8)
+    t = np.arange(4) / 4
+    assert np.allclose(samples[:4], np.cos(0.5 * math.pi * t) * 1.0 + np.sin(0.5 * math.pi * t) * 2.0, atol=1e-6)
+    assert np.allclose(samples[4:], 2.0) and loop.final_version == 1
+    assert player.position == 20 and player.current.final_version == 0 and not player.swap_waiting()
+    player.restore(loop)  # the output could not take it: it waits again
+    assert player.swap_waiting()
+    samples, loop = player.splice(12, written[12:16], 8)
+    player.commit(12, 8, loop)
+    assert player.position == 20 and player.current is loop
+    after, started = player.render(4, 8)
+    assert started is None and np.allclose(after, 2.0)
+
+
+def test_no_splice_while_a_crossfade_is_being_rendered():
+    player = LoopPlayer(frame_decoder, DecoderGeometry(HOP, 0))
+    player.offer(const_loop(1.0, 10))
+    written, _ = player.render(12, 8)
+    player.offer(const_loop(2.0, 10, 1))
+    player.render(4, 8)  # halfway through the fade
+    player.offer(const_loop(3.0, 10, 2))
+    assert not player.swap_waiting() and player.splice(8, written[8:12], 8) is None
 
 
 def test_a_new_loop_enters_in_time_on_the_shared_timeline():
@@ -178,15 +190,23 @@ def test_bar_aligned_loops_lock_to_the_link_timeline(live, session):
     try:
         live.link = clock
         sr = live.sample_rate
-        render, drift = live.player.render, []
+        render, splice, drift = live.player.render, live.player.splice, []
 
-        def watched(n, crossfade):  # where each block starts, against Link's beat for its play time
-            drift.append(abs(live.player.position - clock.position(live.sink.lead_s(), sr)) / sr)
+        def on_link(at):  # where a block starts, against Link's beat for its play time
+            ahead = (at - live.player.position + live.sink.ring.available()) / sr + live.sink.latency_s
+            drift.append(abs(at - clock.position(ahead, sr)) / sr)
+
+        def watched(n, crossfade):
+            on_link(live.player.position)
             return render(n, crossfade)
 
-        live.player.render = watched
+        def watched_splice(at, old, n):
+            on_link(at)
+            return splice(at, old, n)
+
+        live.player.render, live.player.splice = watched, watched_splice
         play(live, 2.0)
-        assert len(drift) > 3 and max(drift) < 0.025  # every block starts on Link's timeline
+        assert len(drift) > 3 and max(drift) < 0.025  # every block, spliced or not, starts on Link's timeline
         assert live.counters.link_jumps >= 1
         assert live.player.current.frames * live.codec.geometry.hop == 2 * sr  # so loop starts fall on bars
         clock.link.tempo = 100.0  # a peer changes the tempo
@@ -200,35 +220,33 @@ def test_bar_aligned_loops_lock_to_the_link_timeline(live, session):
 
 
 def test_a_new_loop_is_heard_ahead_of_the_audio_already_buffered(live):
-    """A completion is swapped in a small margin after the device's playhead: the old
-    loop's buffered audio beyond it is taken back and written again with the swap in it,
-    so the new loop is heard after the margin, not after the lead."""
+    """A completion is spliced in a small margin after the device's playhead: rendered
+    first, then written over the old loop's buffered audio from there on, so the new
+    loop is heard after the margin, not after the lead."""
     stream = [np.zeros(0, np.float32)]  # the output's timeline as the feeder wrote it (rates agree here)
-    write, rewind = live.sink.write, live.sink.rewind
+    write, take_back = live.sink.write, live.sink.take_back
     live.sink.write = lambda samples: stream.append(samples.copy()) or write(samples)
 
-    def taking_back(keep_s, most):
-        taken = rewind(keep_s, most)
-        whole = np.concatenate(stream)
-        stream[:] = [whole[: len(whole) - taken]]
+    def taking_back(start):
+        taken = take_back(start)
+        if taken > 0:
+            whole = np.concatenate(stream)
+            stream[:] = [whole[: len(whole) - taken]]
         return taken
 
-    live.sink.rewind = taking_back
+    live.sink.take_back = taking_back
     play(live, 2.0)
     block = np.zeros((live.sink.blocksize, 1), np.float32)
-    while live.sink.ring.played <= live.player.settled:  # play past the last swap, ticking nothing
-        if live.sink.lead_s() < live.target_lead():
-            live._feed()
-        live.sink.pull(block)
-    while live.sink.lead_s() < live.swap_keep_s() + 0.5:  # a lead well past the margin a swap keeps
+    while live.sink.lead_s() < live.splice_ahead_s() + 1.0:  # a lead well past the splice's margin
         live._feed()
     lead = live.sink.lead_s()
-    assert live.player.current is not None and lead >= 0.3
+    assert live.player.current is not None and lead >= 1.0
     old = np.concatenate(stream)[live.sink.ring.played :]  # the old loop, buffered and not yet played
-    swaps = live.counters.swaps_pulled_in
+    swaps = live.counters.swaps_spliced
     live.player.offer(Loop(live.player.current.latents.flip(-1), 99, 99))  # another loop
     assert live.step() == "fed"
-    assert live.counters.swaps_pulled_in == swaps + 1 and live.player.current.request_version == 99
+    assert live.counters.swaps_spliced == swaps + 1 and live.player.current.request_version == 99
+    assert live.counters.splices_late == 0  # nothing consumed the output meanwhile
     heard = []
     while live.sink.ring.available() >= len(block):
         live.sink.pull(block)
@@ -236,4 +254,33 @@ def test_a_new_loop_is_heard_ahead_of_the_audio_already_buffered(live):
     heard = np.concatenate(heard)
     n = min(len(heard), len(old))
     first_new = int(np.argmax(np.abs(heard[:n] - old[:n]) > 1e-6))  # where the crossfade begins
-    assert 0 < first_new and first_new / live.sink.device_rate <= live.swap_keep_s() + 2 * len(block) / live.sink.device_rate < lead
+    assert np.array_equal(heard[:first_new], old[:first_new])  # the audio before the splice is untouched
+    margin = live.splice_ahead_s() + 3 * len(block) / live.sink.device_rate
+    assert 0 < first_new and first_new / live.sink.device_rate <= margin < lead
+
+
+def test_a_splice_the_device_overtakes_is_thrown_away_and_tried_again(live):
+    """A splice render that ends after the device reached its start writes nothing: the
+    output keeps playing the old loop without a gap, and the loop is spliced next time."""
+    play(live, 2.0)
+    while live.sink.lead_s() < live.splice_ahead_s() + 1.0:
+        live._feed()
+    before = live.sink.ring.written
+    real = live.player.splice
+    block = np.zeros((live.sink.blocksize, 1), np.float32)
+
+    def slow_splice(at, old, n):
+        out = real(at, old, n)
+        for _ in range(int(live.splice_ahead_s() * live.sink.device_rate / len(block)) + 3):
+            live.sink.pull(block)  # the device plays on past the splice point meanwhile
+        return out
+
+    live.player.splice = slow_splice
+    live.player.offer(Loop(live.player.current.latents.flip(-1), 99, 99))
+    starved, late = live.sink.starved, live.counters.splices_late
+    assert live._splice()
+    assert live.counters.splices_late == late + 1 and live.sink.ring.written == before
+    assert live.player.swap_waiting() and live.player.current.request_version != 99
+    live.player.splice = real
+    assert live._splice() and live.player.current.request_version == 99
+    assert live.sink.starved == starved

@@ -55,11 +55,11 @@ from .tasks import MusicTask, check_task_strength
 DEVICE_CONTROLS = frozenset({"gain"})  # output-class parameters applied at the device (output_stage.py)
 BLOCK_FRAMES = 8  # latent frames decoded per output block (0.32 s at 25 frames/s)
 MIN_LEAD_S = 0.3  # audio kept buffered ahead of the device at the least
-# ...and left in place when a new loop is swapped in ahead of it: the same floor, since a
-# busy interpreter holds the feeder back that long (40 or 150 ms starved blocks and missed
-# deadlines under 200 page clients)
-MIN_KEEP_S = MIN_LEAD_S
 LEAD_TICKS = 2.5  # ...and this many times the slowest recent work that holds the output back
+# A new loop is spliced in this many times its slowest recent splice render ahead of the
+# device; a render that still ends too late is thrown away and tried again further ahead,
+# so the margin can be thin: it never costs an underflow.
+SPLICE_MARGIN = 1.25
 LINK_TOLERANCE_S = 0.02  # drift from Link's timeline corrected by a jump of the playhead
 
 
@@ -67,11 +67,12 @@ LINK_TOLERANCE_S = 0.02  # drift from Link's timeline corrected by a jump of the
 class LiveCounters:
     ticks: int = 0
     completions: int = 0
-    blocks: int = 0
+    blocks: int = 0  # blocks rendered and written (spliced ones included)
     deadline_misses: int = 0  # blocks that took longer to decode than the audio buffered ahead of them
     rings: int = 0  # rings created (one per loop or conditioning length that found no live ring of it)
     link_jumps: int = 0  # playhead moves onto Link's timeline
-    swaps_pulled_in: int = 0  # new loops swapped in ahead of the buffered audio (taken back from the output)
+    swaps_spliced: int = 0  # new loops spliced in ahead of the buffered audio (written over it)
+    splices_late: int = 0  # splice renders thrown away: the device reached the splice first
 
 
 class BeatClock(Protocol):
@@ -110,6 +111,8 @@ class LiveMusic:
         self._slow_tick = 0.0  # p99 of the recent ticks
         self._recent_decodes: collections.deque[float] = collections.deque(maxlen=64)  # of blocks that decoded
         self._slow_decode = 0.0
+        self._recent_splices: collections.deque[float] = collections.deque(maxlen=32)  # splice render seconds
+        self._contiguous_from = 0  # ring index since which the output is one stretch of the timeline
         self._source_path = source
         self._source_cache: dict[int, torch.Tensor] = {}
         self.conditioning = LiveConditioning(models)
@@ -125,7 +128,7 @@ class LiveMusic:
         self._current_latent: torch.Tensor | None = None  # normalised (T, C), the source of strength < 1
         self._kept: dict[int, tuple[torch.Tensor, tuple[int, int]]] = {}  # repaints in flight: source, window
         sink.output.source = self._output_controls
-        if not sink.can_rewind:
+        if not sink.can_splice:
             print(f"audio output resampled ({self.sample_rate} -> {sink.device_rate} Hz): a new loop waits behind "
                   "the decode lead instead of being swapped in ahead of it", file=sys.stderr, flush=True)
         self._tapped = 0  # frames of device output already handed to the taps
@@ -213,36 +216,63 @@ class LiveMusic:
         ceiling = 0.8 * self.sink.ring.capacity / self.sink.device_rate
         return min(ceiling, max(MIN_LEAD_S, LEAD_TICKS * slow + self.block / self.sample_rate))
 
-    def swap_keep_s(self) -> float:
-        """Buffered audio a swap leaves in place: what the next block's render (a crossfade,
-        two decodes) may take, with the lead's margin (the sink adds two device blocks)."""
-        if not self._recent_decodes:  # no real decode timed yet: the first may be slow (cold)
+    def splice_ahead_s(self) -> float:
+        """How far ahead of the device a new loop is spliced in: far enough for its render
+        to end first (a cold engine, with no splice timed yet, takes the lead's floor)."""
+        if not self._recent_splices:
             return MIN_LEAD_S
-        return max(MIN_KEEP_S, LEAD_TICKS * self._slow_decode)
+        return SPLICE_MARGIN * max(self._recent_splices)
 
-    def _pull_in(self) -> int:
-        """A waiting loop is heard now, not a lead later: the old loop's buffered audio
-        beyond a small margin (and after its own crossfade) is taken back, to be written
-        again with the swap in it. Returns the samples taken back (0: none)."""
-        if not self.player.swap_waiting():
-            return 0
-        taken = self.sink.rewind(self.swap_keep_s(), self.player.rewindable())
-        if taken:
-            self.player.rewind(taken)
-            self.counters.swaps_pulled_in += 1
-        return taken
+    def _splice(self) -> bool:
+        """A waiting loop is heard now, not a lead later: its first block is rendered,
+        crossfaded in from the audio already buffered at a point just ahead of the device,
+        and written over the buffered audio from there on. False when nothing was done:
+        no loop waits, too little is buffered to splice into (the next block swaps it in),
+        or a resampler sits in the path."""
+        if not (self.sink.can_splice and self.player.swap_waiting()):
+            return False
+        state = self.store.snapshot
+        ring = self.sink.ring
+        fade = int(state["crossfade_ms"] * self.sample_rate / 1000.0)
+        n = max(self.block, fade)
+        written = ring.written
+        # past the blocks the device may be copying, by the render's margin
+        ahead = 2 * self.sink.blocksize + int(self.splice_ahead_s() * self.sink.device_rate)
+        start = max(ring.played + ahead, self._contiguous_from)
+        if start + fade > written or ring.free() + written - start < n:
+            return False
+        at = self.player.position - (written - start)  # the timeline position of ring index `start`
+        if self._off_link(at, (start - ring.played) / self.sink.device_rate + self.sink.latency_s, state):
+            return False  # the next block jumps back onto Link's beat and swaps the loop in there
+        t0 = time.perf_counter()
+        spliced = self.player.splice(at, ring.peek(start, fade), n)
+        if spliced is None:
+            return False
+        samples, loop = spliced
+        self._recent_splices.append(time.perf_counter() - t0)
+        if self.sink.take_back(start) < 0:  # the device got there during the render
+            self.player.restore(loop)
+            self.counters.splices_late += 1
+            return True
+        self.player.commit(at, n, loop)
+        self.sink.write(samples)
+        heard_at = time.perf_counter() + (start - ring.played) / self.sink.device_rate + self.sink.latency_s
+        self.counters.swaps_spliced += 1
+        self.counters.blocks += 1
+        self._report_device()
+        self._forward_taps()
+        self._heard(state, loop, heard_at)
+        return True
 
     def _feed_some(self, lead_wanted: float) -> bool:
-        """Feed what is due: the samples a pull-in took back (written again at once, so the
-        lead does not grow), or a block when the lead is short. False when nothing was."""
-        taken = self._pull_in()
+        """Feed what is due: a waiting loop spliced in, or a block when the lead is short.
+        False when nothing was."""
+        if self._splice():
+            return True
         if self.sink.lead_s() < lead_wanted:
             self._feed()
-        elif taken:
-            self._feed(min(taken, self.block))
-        else:
-            return False
-        return True
+            return True
+        return False
 
     def step(self) -> str:
         """One unit of single-threaded engine work: 'fed', 'ticked' or 'idle' (tests use this)."""
@@ -252,9 +282,9 @@ class LiveMusic:
             return "ticked"
         return "idle"
 
-    def _feed(self, samples: int | None = None) -> None:
-        """Render and queue the next `samples` (a block by default)."""
-        n = samples or self.block
+    def _feed(self) -> None:
+        """Render and queue the next block."""
+        n = self.block
         if self.sink.ring.free() < n * self.sink.device_rate // self.sample_rate + 64:
             return  # the output is full; rendering now would move the playhead past unplayed audio
         lead = self.sink.lead_s()
@@ -276,7 +306,11 @@ class LiveMusic:
         self.counters.blocks += 1
         self._report_device()
         self._forward_taps()
-        # a crossfade is read when a swap's first block is decoded, so it is heard a lead later
+        self._heard(state, started, heard_at)
+
+    def _heard(self, state: StepState, started: Loop | None, heard_at: float) -> None:
+        """Onsets of what a written block carries: the crossfade (read when a swap's first
+        block is rendered) and, where a loop starts in it, the changes that loop carries."""
         self.onsets.heard(Propagation.OUTPUT, state.version, heard_at, only=lambda n: n not in DEVICE_CONTROLS)
         if started is not None:
             self.onsets.heard(Propagation.STEP, started.final_version, heard_at)
@@ -306,14 +340,18 @@ class LiveMusic:
         for version, at in stamps:
             self.onsets.heard(Propagation.OUTPUT, version, at + self.sink.latency_s, only=DEVICE_CONTROLS.__contains__)
 
+    def _off_link(self, position: int, seconds_ahead: float, state: StepState) -> bool:
+        """Would audio written at `position` play off Link's timeline (bar-aligned loops only)?"""
+        if self.link is None or state["loop_bars"] == 0:
+            return False
+        return abs(self.link.position(seconds_ahead, self.sample_rate) - position) > LINK_TOLERANCE_S * self.sample_rate
+
     def _follow_link(self, lead: float) -> None:
         """Keep the playhead on Link's timeline so bar-aligned loops start on its bars."""
         self.link.follow_tempo()
-        if self.store.snapshot["loop_bars"] == 0:
-            return
-        want = self.link.position(lead, self.sample_rate)
-        if abs(want - self.player.position) > LINK_TOLERANCE_S * self.sample_rate:
-            self.player.position = want  # one jump at start or after a tempo change
+        if self._off_link(self.player.position, lead, self.store.snapshot):
+            self.player.position = self.link.position(lead, self.sample_rate)  # at start or after a tempo change
+            self._contiguous_from = self.sink.ring.written  # no splice reaches back across it
             self.counters.link_jumps += 1
 
     def _tick(self) -> bool:

@@ -56,7 +56,6 @@ class LoopPlayer:
         self._fade: _Fade | None = None
         self._lock = threading.Lock()  # offer() runs on the engine thread, render() on the feeder
         self.arrived = threading.Event()  # set by offer(): the feeder wakes to swap it in
-        self.settled = 0  # the position where the last swap's crossfade ended: audio before it is final
 
     def offer(self, loop: Loop) -> None:
         """The newest completion waits to be swapped in at the next block."""
@@ -70,17 +69,38 @@ class LoopPlayer:
         """A completion waits and no crossfade is under way: the next render swaps it in."""
         return self._next is not None and self._fade is None
 
-    def rewindable(self) -> int:
-        """Samples the playhead may move back: not into a crossfade already rendered,
-        whose end would then be written over by the next swap's start."""
-        return 0 if self._fade is not None else max(0, self.position - self.settled)
+    def splice(self, at: int, old: np.ndarray, n: int) -> tuple[np.ndarray, Loop] | None:
+        """The waiting loop's samples [at, at + n), crossfaded in from `old`, the audio
+        already written from `at` on (its length is the fade), for the output to write
+        over what it buffered (a swap heard now, not a decode lead later).
 
-    def rewind(self, samples: int) -> None:
-        """Move the playhead back over audio the output took back (sink.rewind), so the
-        next render writes those positions again (with a waiting loop swapped in)."""
-        if samples > self.rewindable():
-            raise ValueError(f"cannot rewind {samples} samples: {self.rewindable()} are free of a crossfade")
-        self.position -= samples
+        The waiting loop is taken but the player is unchanged until commit(at, n, loop);
+        if the output could not take the splice, restore(loop) puts it back."""
+        if self.current is None or not self.swap_waiting() or len(old) > n or at + len(old) > self.position:
+            return None
+        with self._lock:
+            loop, self._next = self._next, None
+        new = self._segment(loop, n, at)
+        fade = len(old)
+        if fade:
+            old = old.reshape(self._block_shape(fade))
+            t = np.arange(fade) / fade
+            if self.channels > 1:
+                t = t[:, None]
+            new[:fade] = np.cos(0.5 * math.pi * t) * old + np.sin(0.5 * math.pi * t) * new[:fade]
+        return new, loop
+
+    def commit(self, at: int, n: int, loop: Loop) -> None:
+        """The output took a splice: `loop` plays from `at`, and rendering goes on after it."""
+        self.current, self.position = loop, at + n
+
+    def restore(self, loop: Loop) -> None:
+        """A splice the output could not take: its loop waits again (unless a newer one came)."""
+        with self._lock:
+            if self._next is None:
+                self._next = loop
+            else:
+                self.superseded += 1
 
     def render(self, n: int, crossfade_samples: int) -> tuple[np.ndarray, Loop | None]:
         """The next `n` samples, and the loop that became audible in them (if one did)."""
@@ -90,7 +110,6 @@ class LoopPlayer:
                 started, self._next = self._next, None
             if self.current is None:
                 self.current = started
-                self.settled = self.position
             else:
                 self._fade = _Fade(self.current, started, 0, max(1, crossfade_samples))
         if self.current is None:
@@ -115,16 +134,16 @@ class LoopPlayer:
         fade.done += n
         if fade.done >= fade.total:
             self.current, self._fade = fade.new, None
-            self.settled = self.position + n - (fade.done - fade.total)  # where the fade ended
         return out
 
-    def _segment(self, loop: Loop, n: int) -> np.ndarray:
-        """Samples [position, position + n) of `loop` tiled forever."""
+    def _segment(self, loop: Loop, n: int, at: int | None = None) -> np.ndarray:
+        """Samples [at, at + n) of `loop` tiled forever (at the playhead by default)."""
+        at = self.position if at is None else at
         period = loop.frames * self.geometry.hop
         out = np.empty(self._block_shape(n), np.float32)
         done = 0
         while done < n:  # blocks longer than the loop wrap several times
-            start = (self.position + done) % period
+            start = (at + done) % period
             take = min(n - done, period)
             window = decode_loop_window(self.decode, loop.latents, start, start + take, self.geometry)[0].numpy()
             if window.shape[0] != self.channels:
