@@ -16,6 +16,7 @@ from engine import InputError
 from .audio_io import LAYOUTS
 from .output_stage import OutputStage
 from .sample_ring import SampleRing
+from .thread_priority import raise_priority
 
 
 BLOCK_SECONDS = 0.016  # a device block: the gain's onset is one of these plus the device latency
@@ -189,6 +190,7 @@ class NullSink(_Sink):
         self._thread = threading.Thread(target=self._run, name="null-audio", daemon=True)
 
     def _run(self) -> None:
+        raise_priority("null audio clock")  # stands in for a device: its clock must not lag a busy machine
         period = self.blocksize / self.device_rate
         deadline = time.monotonic()
         while not self._stop.is_set():

@@ -147,6 +147,28 @@ def latent(seed: int) -> torch.Tensor:
     return torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--cpu-hog", action="store_true",
+                     help="run beside a process spinning on every core (the audio path must hold on a loaded machine)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_hog(request):
+    """With --cpu-hog, one process per core spins for the whole session."""
+    import os
+    import subprocess
+    import sys
+
+    if not request.config.getoption("--cpu-hog"):
+        yield []
+        return
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    yield hogs
+    for hog in hogs:
+        hog.kill()
+        hog.wait()
+
+
 @pytest.fixture(scope="session")
 def pulse_null_sink(tmp_path_factory):
     """A private PulseAudio server with one null sink; PortAudio reaches it through ALSA's pulse plugin."""
@@ -164,13 +186,15 @@ def pulse_null_sink(tmp_path_factory):
          "--load=module-null-sink sink_name=demon_null rate=48000", "--load=module-native-protocol-unix auth-anonymous=1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     socket = runtime / "pulse" / "native"
-    for _ in range(100):
-        if socket.exists():
-            break
+    # ready when a client is served, not when the socket appears: a server that has never
+    # run before (a fresh machine) may still be setting up, and a loaded one is slow
+    deadline = time.monotonic() + 30
+    while not (socket.exists() and subprocess.run(["pactl", f"--server=unix:{socket}", "info"], env=env,
+                                                  capture_output=True).returncode == 0):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("pulseaudio did not start serving clients within 30 s")
         time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("pulseaudio did not start")
     old = {k: os.environ.get(k) for k in ("PULSE_SERVER", "XDG_RUNTIME_DIR")}
     os.environ["PULSE_SERVER"] = f"unix:{socket}"
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)

@@ -12,6 +12,7 @@ the first buffer, which this avoids.
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -19,23 +20,59 @@ import numpy as np
 from pipelines.audio_out import OutputConfig, SoundDeviceSink
 
 
+class Recorder:
+    """parec on the sink's monitor, read by a thread. `ready()` waits for its first bytes:
+    on a machine where PulseAudio has never run, a client's first connection can take
+    seconds, and a tone played before the recorder is live is never heard."""
+
+    def __init__(self, sink_name: str, rate: int = 16_000):
+        self.proc = subprocess.Popen(["parec", f"--device={sink_name}.monitor", "--raw", "--format=float32le",
+                                      "--channels=1", f"--rate={rate}", "--latency-msec=20"], stdout=subprocess.PIPE)
+        self.chunks: list[bytes] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while chunk := self.proc.stdout.read1(4096):
+            self.chunks.append(chunk)
+
+    def ready(self, timeout: float = 30.0) -> float:
+        """Seconds until the recorder delivered its first bytes."""
+        start = time.monotonic()
+        while not self.chunks:
+            if time.monotonic() - start > timeout or self.proc.poll() is not None:
+                raise RuntimeError(f"parec delivered nothing in {timeout:g} s (exit {self.proc.poll()})")
+            time.sleep(0.01)
+        return time.monotonic() - start
+
+    def samples(self) -> np.ndarray:
+        data = b"".join(self.chunks)
+        return np.frombuffer(data[: len(data) // 4 * 4], np.float32)
+
+    def stop(self) -> np.ndarray:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+        self.thread.join(timeout=5)
+        return self.samples()
+
+
 def play(sink_name: str) -> dict:
-    rec = subprocess.Popen(["parec", f"--device={sink_name}.monitor", "--raw", "--format=float32le", "--channels=1",
-                            "--rate=16000", "--latency-msec=20"], stdout=subprocess.PIPE)
-    time.sleep(0.3)
+    rec = Recorder(sink_name)
+    waited = rec.ready()
     sink = SoundDeviceSink(OutputConfig(16_000, device="pulse", blocksize=512, latency="low"))
     t = np.arange(3 * 16_000) / 16_000
     sink.write((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
     sink.start()
-    time.sleep(1.5)
+    # until the tone has been heard for a second (a loaded machine's bridge may start late)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and np.count_nonzero(np.abs(rec.samples()) > 0.1) < 16_000:
+        time.sleep(0.05)
     sink.stop()
-    time.sleep(0.5)
-    rec.terminate()
-    heard = np.frombuffer(rec.communicate(timeout=5)[0], np.float32)
+    heard = rec.stop()
     spectrum = np.abs(np.fft.rfft(heard))
     return {"played": sink.played, "heard": int(heard.size), "peak": float(np.abs(heard).max(initial=0.0)),
             "peak_hz": float(np.fft.rfftfreq(heard.size, 1 / 16_000)[spectrum.argmax()]),
-            "underflows": sink.underflows}
+            "underflows": sink.underflows, "recorder_ready_s": round(waited, 3)}
 
 
 def slow(sink_name: str) -> dict:

@@ -43,6 +43,7 @@ from engine.onsets import OnsetTracker
 from engine.ring_set import RingSet
 
 from ..ring_streams import slot_view
+from ..thread_priority import raise_priority
 from ..timings import p50_p99_ms, quantile
 from .live_conditioning import LiveConditioning
 from .live_params import loop_frames, repaint_frames
@@ -404,6 +405,7 @@ class LiveMusic:
             self.sink.stop()
 
     def _feed_loop(self, stop) -> None:
+        raise_priority("audio feeder")  # it must win the CPU over the ticks and the rest of the machine
         block_s = self.block / self.sample_rate
         while not stop.is_set():
             if not self._feed_some(self.target_lead(threaded=True)):
