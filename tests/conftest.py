@@ -173,36 +173,22 @@ def cpu_hog(request):
 def pulse_null_sink(tmp_path_factory):
     """A private PulseAudio server with one null sink; PortAudio reaches it through ALSA's pulse plugin."""
     import os
-    import shutil
-    import subprocess
-    import time
 
-    if shutil.which("pulseaudio") is None:
-        pytest.fail("pulseaudio is missing: run scripts/setup.sh (it installs the audio test packages)")
-    runtime = tmp_path_factory.mktemp("pulse")
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime)}
-    proc = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr",
-         "--load=module-null-sink sink_name=demon_null rate=48000", "--load=module-native-protocol-unix auth-anonymous=1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    socket = runtime / "pulse" / "native"
-    # ready when a client is served, not when the socket appears: a server that has never
-    # run before (a fresh machine) may still be setting up, and a loaded one is slow
-    deadline = time.monotonic() + 30
-    while not (socket.exists() and subprocess.run(["pactl", f"--server=unix:{socket}", "info"], env=env,
-                                                  capture_output=True).returncode == 0):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail("pulseaudio did not start serving clients within 30 s")
-        time.sleep(0.05)
-    old = {k: os.environ.get(k) for k in ("PULSE_SERVER", "XDG_RUNTIME_DIR")}
-    os.environ["PULSE_SERVER"] = f"unix:{socket}"
-    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    yield {"sink": "demon_null", "server": os.environ["PULSE_SERVER"], "env": {**env, "PULSE_SERVER": os.environ["PULSE_SERVER"]}}
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    proc.terminate()
-    proc.wait(timeout=5)
+    from contextlib import ExitStack
+
+    from pulse_server import null_sink_server
+
+    with ExitStack() as stack:
+        try:
+            pulse = stack.enter_context(null_sink_server(tmp_path_factory.mktemp("pulse")))
+        except RuntimeError as err:
+            pytest.fail(str(err))
+        old = {k: os.environ.get(k) for k in ("PULSE_SERVER", "XDG_RUNTIME_DIR")}
+        os.environ["PULSE_SERVER"] = pulse["server"]
+        os.environ["XDG_RUNTIME_DIR"] = pulse["env"]["XDG_RUNTIME_DIR"]
+        yield pulse
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -110,6 +110,7 @@ class LiveMusic:
         self.tick_seconds: collections.deque[float] = collections.deque(maxlen=100_000)  # every tick, for benchmarks
         self._recent_ticks: collections.deque[float] = collections.deque(maxlen=256)  # for the lead
         self._slow_tick = 0.0  # p99 of the recent ticks
+        self._tick_max = 0.0  # the slowest tick since the counters were reset
         self._recent_decodes: collections.deque[float] = collections.deque(maxlen=64)  # of blocks that decoded
         self._slow_decode = 0.0
         self._recent_splices: collections.deque[float] = collections.deque(maxlen=32)  # splice render seconds
@@ -149,6 +150,7 @@ class LiveMusic:
     def reset_counters(self) -> None:
         self.counters = LiveCounters(rings=len(self.rings))
         self.tick_seconds.clear()
+        self._tick_max = 0.0
         self._recent_ticks.clear()
         self.player.superseded = 0
 
@@ -362,6 +364,7 @@ class LiveMusic:
             return False
         seconds = time.perf_counter() - t0
         self.tick_seconds.append(seconds)
+        self._tick_max = max(self._tick_max, seconds)
         self._recent_ticks.append(seconds)
         self._slow_tick = quantile(self._recent_ticks, 0.99)
         self.counters.ticks += 1
@@ -440,6 +443,7 @@ class LiveMusic:
             rejected_requests=totals.rejected,
             tick_p50_ms=tick_p50_ms,
             tick_p99_ms=tick_p99_ms,
+            tick_max_ms=round(1000 * self._tick_max, 1),
             lead_s=round(self.sink.lead_s(), 3),
             onset_ms=self.onsets.onsets_ms(),
         )
