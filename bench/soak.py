@@ -12,7 +12,7 @@ descriptors and threads from /proc.
 
 One JSON line per figure: underflows, starved blocks, deadline misses, tick p50 / p99
 (the worst of the 256-tick windows polled through the run) / max, completions, RSS at
-start and end with the growth in percent, file descriptors and threads at start and
+start and end with the growth in percent and the slope over the run's second half, file descriptors and threads at start and
 end, and errors (bad control messages the engine counted, and its exit status).
 """
 
@@ -146,6 +146,18 @@ def midi_storm(port_name: str, rate: float, stop: threading.Event, sent: dict, e
         errors.append(f"midi: {err}")
 
 
+def late_slope(samples: list[tuple[float, float]]) -> float:
+    """RSS growth over the second half of the run (least squares), MB per minute: a leak
+    keeps climbing there, an allocator settling in does not."""
+    late = samples[len(samples) // 2:]
+    if len(late) < 3:
+        return float("nan")
+    t = [x for x, _ in late]
+    y = [v for _, v in late]
+    tm, ym = sum(t) / len(t), sum(y) / len(y)
+    return 60 * sum((a - tm) * (b - ym) for a, b in zip(t, y)) / sum((a - tm) ** 2 for a in t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0)
@@ -209,11 +221,12 @@ def run(args, tmp: Path, env: dict, audio: list[str], midi: bool, sources: int) 
         time.sleep(5.0)  # every source connected: the start figures count their sockets and threads
         start, first = process_figures(proc.pid), osc.counters() or {}
         end_at = time.monotonic() + seconds - 5
-        p50s, p99s, recalls = [], [], 0
+        p50s, p99s, recalls, rss = [], [], 0, []
         while time.monotonic() < end_at and proc.poll() is None:
             time.sleep(min(5.0, max(0.0, end_at - time.monotonic())))
             osc.send("/demon/preset/load", list(PRESETS)[recalls % len(PRESETS)])
             recalls += 1
+            rss.append((time.monotonic(), process_figures(proc.pid)["rss_mb"]))
             counters = osc.counters()
             if counters and counters.get("tick_p50_ms") is not None:
                 p50s.append(counters["tick_p50_ms"])
@@ -246,6 +259,7 @@ def run(args, tmp: Path, env: dict, audio: list[str], midi: bool, sources: int) 
         ("rss_start_mb", start["rss_mb"], "MB"),
         ("rss_end_mb", end["rss_mb"], "MB"),
         ("rss_growth_pct", 100 * (end["rss_mb"] / start["rss_mb"] - 1), "%"),
+        ("rss_slope_late_mb_per_min", late_slope(rss), "MB/min"),
         ("fds_start", start["fds"], "fds"), ("fds_end", end["fds"], "fds"),
         ("threads_start", start["threads"], "threads"), ("threads_end", end["threads"], "threads"),
         ("errors", len(errors), "errors"),

@@ -42,6 +42,7 @@ from engine import InputError, Propagation, Ring, StateStore, StepState, request
 from engine.onsets import OnsetTracker
 from engine.ring_set import RingSet
 
+from ..memory import release_freed_memory
 from ..ring_streams import slot_view
 from ..thread_priority import raise_priority
 from ..timings import p50_p99_ms, quantile
@@ -111,6 +112,7 @@ class LiveMusic:
         self._recent_ticks: collections.deque[float] = collections.deque(maxlen=256)  # for the lead
         self._slow_tick = 0.0  # p99 of the recent ticks
         self._tick_max = 0.0  # the slowest tick since the counters were reset
+        self._shape: tuple[int, ...] = ()  # (live rings, depth, loop frames) at the last tick
         self._recent_decodes: collections.deque[float] = collections.deque(maxlen=64)  # of blocks that decoded
         self._slow_decode = 0.0
         self._recent_splices: collections.deque[float] = collections.deque(maxlen=32)  # splice render seconds
@@ -363,6 +365,10 @@ class LiveMusic:
         if not self.rings.tick(self._complete):
             return False
         seconds = time.perf_counter() - t0
+        shape = (len(self.rings), self.ring.depth, self.ring.frames)
+        if shape != self._shape:  # tensors of the old shape were freed: hand their pages back
+            self._shape = shape
+            release_freed_memory()
         self.tick_seconds.append(seconds)
         self._tick_max = max(self._tick_max, seconds)
         self._recent_ticks.append(seconds)
