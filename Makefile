@@ -52,9 +52,12 @@ voice-models: voice-codec
 video-sr-models: setup
 	$(PY) -m pipelines.video_sr.train --data data/video_sr --out models/video_sr --minutes 60 --jobs 2
 
+# The VAE (about 2 h 45 min): STFT alone, then with the chroma loss, then the decoder
+# alone (the encoder, and so the latents a DiT learns, unchanged).
 music-vae: setup
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 45 --floor 1e-5 --chroma 0 --out models/music/vae
 	$(PY) -m pipelines.music.train_codec --data data/music --minutes 60 --init models/music/vae --out models/music/vae
+	$(PY) -m pipelines.music.train_codec --data data/music --init models/music/vae --decoder-only --chroma 2 --floor 0.05 --minutes 60 --out models/music/vae
 
 # The DiT and condition encoder (about 3 h): a caption-only DiT first (build/music_stage1),
 # whose weights start the complete folder's training; then two runs of it, the second
