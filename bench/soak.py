@@ -41,7 +41,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
 
 STEP_KNOBS = ("prompt_blend", "velocity_scale")  # the turbo house folder has its guidance in its weights
 PRESETS = {"calm": {"prompt_blend": 0.1, "gain": 0.8}, "busy": {"prompt_blend": 0.9, "gain": 1.0}}
-WARMUP_S = 20.0  # start-up (models, first loop) before the start figures are taken
+START_TIMEOUT_S = 180.0  # models loaded and the OSC server answering
+SETTLE_S = 10.0  # after start-up, before the storm: the first loops played
 
 
 def free_port(kind: int) -> int:
@@ -50,10 +51,15 @@ def free_port(kind: int) -> int:
         return s.getsockname()[1]
 
 
-def process_figures(pid: int) -> dict[str, float]:
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024, "threads": int(status["Threads"]),
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+def process_figures(pid: int) -> dict[str, float] | None:
+    """RSS, threads and open file descriptors of a live process (None once it has exited)."""
+    try:
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if ":" in line)
+        return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024, "threads": int(status["Threads"]),
+                "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+    except (OSError, KeyError):  # gone, or a zombie without memory
+        return None
 
 
 class Osc:
@@ -113,11 +119,12 @@ def websocket_storm(url: str, rate: float, stop: threading.Event, sent: dict, er
                     pass
 
             reader = asyncio.create_task(drain())
-            tick = 0
+            shape_every, shape_changes, next_shape = 5.0, 0, time.monotonic() + 5.0
             while not stop.is_set():
-                tick += 1
-                if tick % int(5 * rate) == 0:  # every 5 s: the depth or the loop length
-                    msg = ({"type": "set", "name": "depth", "value": rng.choice((1, 2, 4))} if tick % 2 else
+                if time.monotonic() >= next_shape:  # every 5 s: the depth or the loop length, in turn
+                    shape_changes += 1
+                    next_shape += shape_every
+                    msg = ({"type": "set", "name": "depth", "value": rng.choice((1, 2, 4))} if shape_changes % 2 else
                            {"type": "set", "name": "loop_seconds", "value": rng.choice((10.0, 15.0, 20.0))})
                 else:
                     name = rng.choice(STEP_KNOBS)
@@ -167,6 +174,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 < args.minutes <= 24 * 60:
         ap.error(f"--minutes must lie in (0, 1440], got {args.minutes}")
+    if not 0 < args.rate <= 10_000:
+        ap.error(f"--rate must lie in (0, 10000], got {args.rate}")
     midi = os.path.exists("/dev/snd/seq")
     if not midi:
         print("soak: no ALSA sequencer (/dev/snd/seq): MIDI is left out; OSC and the websocket carry the storm",
@@ -186,9 +195,10 @@ def main() -> None:
 def run(args, tmp: Path, env: dict, audio: list[str], midi: bool, sources: int) -> None:
     osc_port, web_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
     seconds = args.minutes * 60
+    # --run-seconds only as a backstop: the soak stops the engine itself (SIGTERM) when done
     cmd = [sys.executable, "-m", "demon", "live", "music", *audio, "--osc-port", str(osc_port), "--web",
-           "--web-port", str(web_port), "--presets", str(tmp / "presets"), "--run-seconds", str(seconds + WARMUP_S),
-           "--counters-out", str(tmp / "counters.json")]
+           "--web-port", str(web_port), "--presets", str(tmp / "presets"),
+           "--run-seconds", str(seconds + START_TIMEOUT_S + 120), "--counters-out", str(tmp / "counters.json")]
     if args.model:
         cmd += ["--model", args.model]
     if midi:
@@ -196,53 +206,69 @@ def run(args, tmp: Path, env: dict, audio: list[str], midi: bool, sources: int) 
     sent = {"osc": 0, "websocket": 0, "midi": 0}
     errors: list[str] = []
     stop = threading.Event()
-    threads = []
-    if midi:  # the port exists before the engine looks for it
-        threads.append(threading.Thread(target=midi_storm, args=("demon-soak", args.rate / sources, stop, sent, errors)))
-        threads[-1].start()
-        time.sleep(0.5)
+    threads: list[threading.Thread] = []
+    start = end = None
+    first: dict = {}
+    p50s, p99s, recalls, rss = [], [], 0, []
     log = open(tmp / "engine.log", "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    osc = Osc(osc_port)
+    proc = None
     try:
-        time.sleep(WARMUP_S)
-        if proc.poll() is not None:
-            raise RuntimeError(f"the engine exited at start-up: {(tmp / 'engine.log').read_text()[-2000:]}")
+        if midi:  # the port exists before the engine looks for it
+            threads.append(threading.Thread(target=midi_storm, args=("demon-soak", args.rate / sources, stop, sent,
+                                                                      errors), daemon=True))
+            threads[-1].start()
+            time.sleep(0.5)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        osc = Osc(osc_port)
+        ready_by = time.monotonic() + START_TIMEOUT_S
+        while osc.counters() is None:  # models loaded, OSC answering
+            if proc.poll() is not None or time.monotonic() > ready_by:
+                raise RuntimeError(f"the engine did not come up: {(tmp / 'engine.log').read_text()[-2000:]}")
+        time.sleep(SETTLE_S)
         for name, values in PRESETS.items():  # two presets to recall through the run
             for key, value in values.items():
                 osc.send(f"/demon/{key}", value)
             time.sleep(0.2)
             osc.send("/demon/preset/save", name)
-        threads += [threading.Thread(target=osc_storm, args=(osc, args.rate / sources, stop, sent)),
+        threads += [threading.Thread(target=osc_storm, args=(osc, args.rate / sources, stop, sent), daemon=True),
                     threading.Thread(target=websocket_storm, args=(f"ws://127.0.0.1:{web_port}/ws", args.rate / sources,
-                                                                   stop, sent, errors))]
+                                                                   stop, sent, errors), daemon=True)]
         for thread in threads[-2:]:
             thread.start()
         time.sleep(5.0)  # every source connected: the start figures count their sockets and threads
         start, first = process_figures(proc.pid), osc.counters() or {}
-        end_at = time.monotonic() + seconds - 5
-        p50s, p99s, recalls, rss = [], [], 0, []
+        end_at = time.monotonic() + seconds
         while time.monotonic() < end_at and proc.poll() is None:
             time.sleep(min(5.0, max(0.0, end_at - time.monotonic())))
             osc.send("/demon/preset/load", list(PRESETS)[recalls % len(PRESETS)])
             recalls += 1
-            rss.append((time.monotonic(), process_figures(proc.pid)["rss_mb"]))
+            figures = process_figures(proc.pid)
+            if figures is not None:
+                rss.append((time.monotonic(), figures["rss_mb"]))
+                end = figures
             counters = osc.counters()
             if counters and counters.get("tick_p50_ms") is not None:
                 p50s.append(counters["tick_p50_ms"])
                 p99s.append(counters["tick_p99_ms"])
-        end = process_figures(proc.pid) if proc.poll() is None else start
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+        if proc.poll() is None:
+            proc.terminate()  # a clean stop: the engine writes its counters
         code = proc.wait(timeout=60)
+    except Exception as err:  # noqa: BLE001 - reported as a figure; what was measured is still printed
+        errors.append(str(err)[-500:])
+        code = None
     finally:
         stop.set()
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
+            proc.wait()
         log.close()
+    start = start or {"rss_mb": float("nan"), "fds": -1, "threads": -1}
+    end = end or start
     final = json.loads((tmp / "counters.json").read_text()) if (tmp / "counters.json").exists() else {}
-    if code != 0:
+    if code not in (0, None):
         errors.append(f"engine exit {code}: {(tmp / 'engine.log').read_text()[-500:]}")
     controls = final.get("controls", {})
     bad = {k: v for k, v in {**final.get("osc", {}), **final.get("web", {}), **final.get("midi", {})}.items()

@@ -122,10 +122,10 @@ class _Sink:
         resampler's filter history would leave a gap and a click at the splice."""
         return self.resampler is None
 
-    def take_back(self, start: int) -> int:
-        """Take back the audio written at ring index `start` on (sample_ring.take_back),
-        unless the device is within two of its blocks of it: then -1."""
-        return self.ring.take_back(start, 2 * self.blocksize) if self.can_splice else -1
+    def replace(self, start: int, samples: np.ndarray) -> bool:
+        """Write engine-rate samples over the audio written at ring index `start` on
+        (sample_ring.replace), unless the device is within two of its blocks of it."""
+        return self.can_splice and self.ring.replace(start, samples, 2 * self.blocksize)
 
     def lead_s(self) -> float:
         """Seconds of audio buffered ahead of the device, its own latency included."""

@@ -11,16 +11,14 @@ after a shape change, not every tick.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from functools import lru_cache
 
 
 @lru_cache(maxsize=1)
 def _trim():
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    # only glibc has it; other allocators hand freed pages back on their own
-    return getattr(libc, "malloc_trim", None)
+    # the process's own symbols (libc among them); only glibc has malloc_trim, other
+    # allocators hand freed pages back on their own
+    return getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
 def release_freed_memory() -> bool:

@@ -53,16 +53,23 @@ class SampleRing:
         head = min(n, self.capacity - first)
         return np.concatenate([self._buf[first : first + head], self._buf[: n - head]])
 
-    def take_back(self, start: int, guard: int) -> int:
-        """Producer only: take back the frames written at total index `start` on, so what
-        follows is written again from there (a new loop spliced in); returns how many
-        were taken back, or -1, taking nothing, if the consumer is within `guard` frames
-        of `start` (it may be copying a block there: the read index is read once)."""
-        if self._read + guard > start or start > self._written:
-            return -1
-        n = self._written - start
-        self._written = start
-        return n
+    def replace(self, start: int, samples: np.ndarray, guard: int) -> bool:
+        """Producer only: write (n,) or (n, channels) samples over the frames written at
+        total index `start` on, dropping what was written after them, in one step: the
+        write index moves once, so the consumer never finds the buffer short between
+        the two. False, changing nothing, if the consumer is within `guard` frames of
+        `start` (it may be copying a block there: the read index is read once) or the
+        samples do not fit."""
+        data = samples.reshape(len(samples), -1)
+        n = len(data)
+        if self._read + guard > start or start > self._written or start + n - self._read > self.capacity:
+            return False
+        first_at = start % self.capacity
+        first = min(n, self.capacity - first_at)
+        self._buf[first_at : first_at + first] = data[:first]
+        self._buf[: n - first] = data[first:]
+        self._written = start + n
+        return True
 
     @property
     def played(self) -> int:

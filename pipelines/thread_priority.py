@@ -21,7 +21,10 @@ _lock = threading.Lock()
 def raise_priority(role: str, nice: int = PRODUCER_NICE) -> bool:
     """Give the calling thread `nice`; True if it took. A refusal is said once per role."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        if not sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS takes a process, not a thread
+            raise OSError("per-thread priorities are Linux's")
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(nice, os.getpriority(os.PRIO_PROCESS, tid)))
         return True
     except (PermissionError, OSError, AttributeError) as err:
         with _lock:

@@ -58,17 +58,19 @@ class Recorder:
 
 def play(sink_name: str) -> dict:
     rec = Recorder(sink_name)
-    waited = rec.ready()
-    sink = SoundDeviceSink(OutputConfig(16_000, device="pulse", blocksize=512, latency="low"))
-    t = np.arange(3 * 16_000) / 16_000
-    sink.write((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
-    sink.start()
-    # until the tone has been heard for a second (a loaded machine's bridge may start late)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and np.count_nonzero(np.abs(rec.samples()) > 0.1) < 16_000:
-        time.sleep(0.05)
-    sink.stop()
-    heard = rec.stop()
+    try:
+        waited = rec.ready()
+        sink = SoundDeviceSink(OutputConfig(16_000, device="pulse", blocksize=512, latency="low"))
+        t = np.arange(3 * 16_000) / 16_000
+        sink.write((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+        sink.start()
+        # until the tone has been heard for a second (a loaded machine's bridge may start late)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and np.count_nonzero(np.abs(rec.samples()) > 0.1) < 16_000:
+            time.sleep(0.05)
+        sink.stop()
+    finally:
+        heard = rec.stop()
     spectrum = np.abs(np.fft.rfft(heard))
     return {"played": sink.played, "heard": int(heard.size), "peak": float(np.abs(heard).max(initial=0.0)),
             "peak_hz": float(np.fft.rfftfreq(heard.size, 1 / 16_000)[spectrum.argmax()]),

@@ -18,6 +18,16 @@ from pathlib import Path
 SINK = "demon_null"
 
 
+def _answers(server: str, env: dict) -> bool:
+    try:
+        return subprocess.run(["pactl", f"--server={server}", "info"], env=env, capture_output=True,
+                              timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+    except FileNotFoundError:
+        raise RuntimeError("pactl is missing: run scripts/setup.sh (pulseaudio-utils)") from None
+
+
 @contextmanager
 def null_sink_server(runtime: Path, ready_timeout: float = 30.0):
     """Yields {"sink", "server", "env"}; the server stops on exit."""
@@ -32,8 +42,7 @@ def null_sink_server(runtime: Path, ready_timeout: float = 30.0):
     server = f"unix:{socket}"
     deadline = time.monotonic() + ready_timeout
     try:
-        while not (socket.exists() and subprocess.run(["pactl", f"--server={server}", "info"], env=env,
-                                                      capture_output=True).returncode == 0):
+        while not (socket.exists() and _answers(server, env)):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"pulseaudio did not start serving clients within {ready_timeout:g} s")
             time.sleep(0.05)

@@ -35,9 +35,9 @@ def test_sample_ring_takes_back_written_frames_only_clear_of_the_consumer():
     assert ring.peek(6, 4)[:, 0].tolist() == [6, 7, 8, 9]  # across the wrap
     with pytest.raises(ValueError, match="not buffered"):
         ring.peek(10, 4)
-    assert ring.take_back(6, guard=3) == -1 and ring.written == 12  # the consumer may be copying there
-    assert ring.take_back(7, guard=3) == 5 and ring.written == 7 and ring.available() == 3
-    ring.write(np.full(2, -1, np.float32))
+    assert not ring.replace(6, np.full(2, -1, np.float32), guard=3) and ring.written == 12  # the consumer may be there
+    assert not ring.replace(7, np.zeros(8, np.float32), guard=3)  # it would not fit
+    assert ring.replace(7, np.full(2, -1, np.float32), guard=3) and ring.written == 9 and ring.available() == 5
     out = np.zeros((5, 1), np.float32)
     assert ring.read_into(out) and out[:, 0].tolist() == [4, 5, 6, -1, -1]
 

@@ -224,17 +224,16 @@ def test_a_new_loop_is_heard_ahead_of_the_audio_already_buffered(live):
     first, then written over the old loop's buffered audio from there on, so the new
     loop is heard after the margin, not after the lead."""
     stream = [np.zeros(0, np.float32)]  # the output's timeline as the feeder wrote it (rates agree here)
-    write, take_back = live.sink.write, live.sink.take_back
+    write, replace = live.sink.write, live.sink.replace
     live.sink.write = lambda samples: stream.append(samples.copy()) or write(samples)
 
-    def taking_back(start):
-        taken = take_back(start)
-        if taken > 0:
-            whole = np.concatenate(stream)
-            stream[:] = [whole[: len(whole) - taken]]
-        return taken
+    def replacing(start, samples):
+        if not replace(start, samples):
+            return False
+        stream[:] = [np.concatenate(stream)[:start], samples.copy()]  # ring index = stream index here
+        return True
 
-    live.sink.take_back = taking_back
+    live.sink.replace = replacing
     play(live, 2.0)
     block = np.zeros((live.sink.blocksize, 1), np.float32)
     while live.sink.lead_s() < live.splice_ahead_s() + 1.0:  # a lead well past the splice's margin

@@ -21,11 +21,21 @@ def in_a_thread(fn):
 
 
 def test_the_calling_thread_alone_gets_the_priority():
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    # a nice above the current one is always allowed, so this runs unprivileged too
-    got = in_a_thread(lambda: raise_priority("test producer", nice=before + 3))
-    assert got == {"result": True, "nice": before + 3}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread untouched
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def lowered_then_raised():
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), here + 5)  # always allowed
+        return raise_priority("test producer", nice=here + 2)
+
+    got = in_a_thread(lowered_then_raised)
+    # raising a priority needs CAP_SYS_NICE (or an RLIMIT_NICE allowance): where refused, it stays
+    assert got == {"result": True, "nice": here + 2} or got == {"result": False, "nice": here + 5}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here  # this thread untouched
+
+
+def test_a_priority_already_higher_is_never_lowered():
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert in_a_thread(lambda: raise_priority("test producer", nice=here + 3)) == {"result": True, "nice": here}
 
 
 def test_a_refusal_is_said_once_and_the_thread_runs_on(monkeypatch, capsys):

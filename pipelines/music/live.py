@@ -244,7 +244,7 @@ class LiveMusic:
         # past the blocks the device may be copying, by the render's margin
         ahead = 2 * self.sink.blocksize + int(self.splice_ahead_s() * self.sink.device_rate)
         start = max(ring.played + ahead, self._contiguous_from)
-        if start + fade > written or ring.free() + written - start < n:
+        if start + fade > written or start + n - ring.played > ring.capacity:
             return False
         at = self.player.position - (written - start)  # the timeline position of ring index `start`
         if self._off_link(at, (start - ring.played) / self.sink.device_rate + self.sink.latency_s, state):
@@ -255,12 +255,11 @@ class LiveMusic:
             return False
         samples, loop = spliced
         self._recent_splices.append(time.perf_counter() - t0)
-        if self.sink.take_back(start) < 0:  # the device got there during the render
+        if not self.sink.replace(start, samples):  # the device got there during the render
             self.player.restore(loop)
             self.counters.splices_late += 1
             return True
         self.player.commit(at, n, loop)
-        self.sink.write(samples)
         heard_at = time.perf_counter() + (start - ring.played) / self.sink.device_rate + self.sink.latency_s
         self.counters.swaps_spliced += 1
         self.counters.blocks += 1
