@@ -2,8 +2,11 @@
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from safetensors.torch import load_file
@@ -68,6 +71,45 @@ def test_live_music_runs_headless_and_reports_counters(tiny_models, tmp_path):
     counters = json.loads(out.read_text())
     assert counters["completions"] >= 1 and counters["discarded_slots"] == 0 and counters["blocks"] > 0
     assert counters["osc"]["malformed"] == 0 and "OSC on udp://127.0.0.1:" in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_live_music_cleanly_with_its_presets_intact(sig, tiny_models, tmp_path):
+    """Ctrl-C or a service manager's SIGTERM: exit 0, the counters written, a preset
+    saved during the run still complete."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from controls.presets import load_preset
+    from pipelines.music.live_params import LIVE_MUSIC_PARAMS
+
+    out, presets = tmp_path / "counters.json", tmp_path / "presets"
+    presets.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "demon", "live", "music", "--model", str(tiny_models),
+                             "--null-audio", "--loop-seconds", "2", "--steps", "2", "--osc-port", "0",
+                             "--presets", str(presets), "--counters-out", str(out), "--run-seconds", "300"],
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        port = None
+        for line in proc.stderr:  # "OSC on udp://127.0.0.1:PORT ..."
+            if "OSC on udp://127.0.0.1:" in line:
+                port = int(line.split("127.0.0.1:")[1].split()[0])
+                break
+        assert port is not None, "no OSC line"
+        message = OscMessageBuilder("/demon/preset/save")
+        message.add_arg("kept")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(message.build().dgram, ("127.0.0.1", port))
+        deadline = time.monotonic() + 30
+        while not (presets / "kept.toml").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, rest[-2000:]
+    assert json.loads(out.read_text())["discarded_slots"] == 0
+    assert load_preset(presets / "kept.toml", LIVE_MUSIC_PARAMS)["loop_seconds"] == 2.0
 
 
 @pytest.mark.parametrize("argv,needle", [
