@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .errors import InputError
+
 
 def _read_umask() -> int:
     mask = os.umask(0)
@@ -62,10 +64,13 @@ def atomic_path(path: Path | str, suffix: str = ".part") -> Iterator[Path]:
     staged = StagedFile(path, suffix)
     try:
         yield staged.tmp
+        staged.commit()
+    except OSError as err:  # a full disk, a file-size limit, a vanished folder: said in one line
+        staged.discard()
+        raise InputError("output", f"cannot write {path}: {getattr(err, 'strerror', None) or err}") from err
     except BaseException:
         staged.discard()
         raise
-    staged.commit()
 
 
 def write_atomic(path: Path | str, data: bytes | str) -> Path:

@@ -73,6 +73,24 @@ def test_live_music_runs_headless_and_reports_counters(tiny_models, tmp_path):
     assert counters["osc"]["malformed"] == 0 and "OSC on udp://127.0.0.1:" in proc.stderr
 
 
+def test_a_render_that_hits_a_file_size_limit_says_so_and_leaves_no_file(tiny_models, tmp_path):
+    """A full disk, simulated with RLIMIT_FSIZE: one line naming the output, no file that looks complete."""
+    import resource
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "demon", "render", "music", "--model", str(tiny_models),
+                           "--prompt", "synth pop, 120 bpm, C major", "--seconds", "4", "--steps", "2",
+                           "--out", str(out / "song.wav")], preexec_fn=small_files, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"cannot write {out / 'song.wav'}: File too large" in proc.stderr
+    assert os.listdir(out) == []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_live_music_cleanly_with_its_presets_intact(sig, tiny_models, tmp_path):
     """Ctrl-C or a service manager's SIGTERM: exit 0, the counters written, a preset

@@ -32,3 +32,13 @@ def test_a_staged_file_is_named_only_on_commit(tmp_path):
     dropped = StagedFile(tmp_path / "w.mp4")
     dropped.discard()
     assert os.listdir(tmp_path) == ["v.mp4"]
+
+
+def test_a_full_disk_is_one_clear_error_and_leaves_no_file(tmp_path):
+    from engine import InputError
+
+    with pytest.raises(InputError, match=r"output: cannot write .*b\.wav: No space left on device"):
+        with atomic_path(tmp_path / "b.wav") as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError(28, "No space left on device")
+    assert os.listdir(tmp_path) == []
