@@ -105,7 +105,9 @@ def test_a_signal_stops_live_music_cleanly_with_its_presets_intact(sig, tiny_mod
     proc = subprocess.Popen([sys.executable, "-m", "demon", "live", "music", "--model", str(tiny_models),
                              "--null-audio", "--loop-seconds", "2", "--steps", "2", "--osc-port", "0",
                              "--presets", str(presets), "--counters-out", str(out), "--run-seconds", "300"],
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            # as a shell starts it in the foreground: a background job inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         port = None
         for line in proc.stderr:  # "OSC on udp://127.0.0.1:PORT ..."
