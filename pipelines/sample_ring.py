@@ -32,12 +32,22 @@ class SampleRing:
         """Append what fits of (n,) or (n, channels) samples; returns frames written."""
         data = samples.reshape(len(samples), -1)
         n = min(len(data), self.free())
-        start = self._written % self.capacity
-        first = min(n, self.capacity - start)
-        self._buf[start : start + first] = data[:first]
-        self._buf[: n - first] = data[first:n]
+        self._copy_in(self._written, data[:n])
         self._written += n
         return n
+
+    def _copy_in(self, start: int, data: np.ndarray) -> None:
+        """(n, channels) frames into the buffer at total index `start`, wrapping."""
+        at = start % self.capacity
+        first = min(len(data), self.capacity - at)
+        self._buf[at : at + first] = data[:first]
+        self._buf[: len(data) - first] = data[first:]
+
+    def _copy_out(self, start: int, n: int) -> np.ndarray:
+        """A copy of the `n` buffered frames at total index `start`, unwrapped."""
+        at = start % self.capacity
+        head = min(n, self.capacity - at)
+        return np.concatenate([self._buf[at : at + head], self._buf[: n - head]])
 
     @property
     def written(self) -> int:
@@ -49,9 +59,7 @@ class SampleRing:
         must still be buffered: not yet overwritten)."""
         if start < self._written - self.capacity or start + n > self._written:
             raise ValueError(f"frames [{start}, {start + n}) are not buffered ({self._written} written)")
-        first = start % self.capacity
-        head = min(n, self.capacity - first)
-        return np.concatenate([self._buf[first : first + head], self._buf[: n - head]])
+        return self._copy_out(start, n)
 
     def replace(self, start: int, samples: np.ndarray, guard: int) -> bool:
         """Producer only: write (n,) or (n, channels) samples over the frames written at
@@ -64,10 +72,7 @@ class SampleRing:
         n = len(data)
         if self._read + guard > start or start > self._written or start + n - self._read > self.capacity:
             return False
-        first_at = start % self.capacity
-        first = min(n, self.capacity - first_at)
-        self._buf[first_at : first_at + first] = data[:first]
-        self._buf[: n - first] = data[first:]
+        self._copy_in(start, data)
         self._written = start + n
         return True
 
@@ -82,10 +87,7 @@ class SampleRing:
         what the device played."""
         end = self._read
         start = max(since, end - self.capacity + 1)
-        n = max(0, end - start)
-        first = start % self.capacity
-        head = min(n, self.capacity - first)
-        return np.concatenate([self._buf[first : first + head], self._buf[: n - head]]), end
+        return self._copy_out(start, max(0, end - start)), end
 
     def read_into(self, out: np.ndarray) -> bool:
         """Fill `out` (frames, channels) with the next block, or silence if short."""

@@ -83,11 +83,8 @@ class LoopPlayer:
         new = self._segment(loop, n, at)
         fade = len(old)
         if fade:
-            old = old.reshape(self._block_shape(fade))
-            t = np.arange(fade) / fade
-            if self.channels > 1:
-                t = t[:, None]
-            new[:fade] = np.cos(0.5 * math.pi * t) * old + np.sin(0.5 * math.pi * t) * new[:fade]
+            g_out, g_in = self._equal_power(np.arange(fade) / fade)
+            new[:fade] = g_out * old.reshape(self._block_shape(fade)) + g_in * new[:fade]
         return new, loop
 
     def commit(self, at: int, n: int, loop: Loop) -> None:
@@ -124,17 +121,19 @@ class LoopPlayer:
 
     def _crossfaded(self, n: int) -> np.ndarray:
         fade = self._fade
-        t = (fade.done + np.arange(n)) / fade.total
-        t = np.clip(t, 0.0, 1.0)
-        if self.channels > 1:
-            t = t[:, None]  # one gain per frame, on every channel
-        g_out, g_in = np.cos(0.5 * math.pi * t), np.sin(0.5 * math.pi * t)
+        g_out, g_in = self._equal_power(np.clip((fade.done + np.arange(n)) / fade.total, 0.0, 1.0))
         old = self._segment(fade.old, n) if fade.done < fade.total else 0.0
         out = g_out * old + g_in * self._segment(fade.new, n)
         fade.done += n
         if fade.done >= fade.total:
             self.current, self._fade = fade.new, None
         return out
+
+    def _equal_power(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gains of the old and new loop at fade positions t in [0, 1], one per frame on every channel."""
+        if self.channels > 1:
+            t = t[:, None]
+        return np.cos(0.5 * math.pi * t), np.sin(0.5 * math.pi * t)
 
     def _segment(self, loop: Loop, n: int, at: int | None = None) -> np.ndarray:
         """Samples [at, at + n) of `loop` tiled forever (at the playhead by default)."""
