@@ -13,7 +13,9 @@ Replies go to the sender's address. Packets are parsed here, not by python-osc's
 dispatcher, because that one sleeps inside the event loop until a bundle's timetag:
 a far-future timetag would stall the server. Bundles due within MAX_AHEAD_S are
 scheduled on the loop; later ones are dropped and counted. Every bad packet is
-counted and dropped; none reaches the engine or stops the server.
+counted and dropped; none reaches the engine or stops the server. Each sender is held
+to RATE packets per second (bursts of BURST); a flood beyond it is dropped unread and
+counted.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from pythonosc.osc_packet import OscPacket
 from engine import InputError, ParamType
 
 from .presets import PresetFolder
+from .rate_limit import RateLimits
 from .server_thread import ServerThread
 from .session import ControlSession
 from .targets import trigger_name
 
 PREFIX = "/demon/"
 MAX_AHEAD_S = 2.0
+RATE, BURST = 1000.0, 1000  # packets per second per sender: a 14-bit fader sends a few hundred
 
 
 @dataclass
@@ -49,12 +53,15 @@ class OscCounters:
     bad_args: int = 0  # wrong count or type of arguments, NaN, unknown trigger...
     future_dropped: int = 0  # bundles timed more than MAX_AHEAD_S ahead
     scheduled: int = 0  # bundles timed a little ahead, applied on time
+    rate_limited: int = 0  # packets over their sender's rate limit, dropped unread
 
 
 class OscControl(asyncio.DatagramProtocol):
     def __init__(self, session: ControlSession, counters: Callable[[], dict] | None = None,
-                 presets: Path | None = None, learn: Callable[[str], None] | None = None):
+                 presets: Path | None = None, learn: Callable[[str], None] | None = None,
+                 limits: RateLimits | None = None):
         self.session = session
+        self.limits = limits or RateLimits(RATE, BURST)
         self.learn = learn
         self.live_counters = counters or (lambda: {})
         self.presets = PresetFolder(presets) if presets is not None else None
@@ -69,6 +76,9 @@ class OscControl(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr) -> None:
         self.counters.packets += 1
+        if not self.limits.allow(addr):
+            self._bad("rate_limited", f"{addr[0]}:{addr[1]} is over {self.limits.rate:g} packets/s")
+            return
         try:
             messages = OscPacket(data).messages
         except Exception as err:  # noqa: BLE001 - python-osc raises several types for garbage

@@ -103,6 +103,23 @@ def serving(rig, config):
         web.stop()
 
 
+@pytest.fixture
+def engine(tiny_models, tmp_path):
+    """The live engine (tiny models) playing in real time, with the page served on a free port."""
+    from demon.rigs import music_rig
+    from pipelines.audio_out import NullSink, OutputConfig
+    from pipelines.music.models import load_music_models
+    from web.server import WebConfig
+
+    models = load_music_models(tiny_models)
+    # guidance 1: one row per slot, the load the deadline test was sized for (the tiny base
+    # folder's own default, APG at 7, doubles every tick)
+    rig = music_rig(models, NullSink(OutputConfig(16_000)),
+                    initial={"loop_seconds": 3.0, "steps": 3, "depth": 2, "guidance": 1.0})
+    with serving(rig, WebConfig(port=0, presets=tmp_path / "presets")) as served:
+        yield served
+
+
 @pytest.fixture(scope="session")
 def tiny_video_sr(tmp_path_factory):
     """A randomly initialised video SR model folder (the code path of the house models)."""

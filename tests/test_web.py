@@ -16,29 +16,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import serving
 from controls.session import ControlSession
 from engine import StateStore
-from demon.rigs import music_rig
-from pipelines.audio_out import NullSink, OutputConfig
 from pipelines.music.live_params import LIVE_MUSIC_PARAMS
-from pipelines.music.models import load_music_models
 from web.server import WebConfig, WebServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "out" / "web-page.png"
-
-
-@pytest.fixture
-def engine(tiny_models, tmp_path):
-    """The live engine (tiny models) playing in real time, with the page served on a free port."""
-    models = load_music_models(tiny_models)
-    # guidance 1: one row per slot, the load the deadline test was sized for (the tiny base
-    # folder's own default, APG at 7, doubles every tick)
-    rig = music_rig(models, NullSink(OutputConfig(16_000)),
-                    initial={"loop_seconds": 3.0, "steps": 3, "depth": 2, "guidance": 1.0})
-    with serving(rig, WebConfig(port=0, presets=tmp_path / "presets")) as served:
-        yield served
 
 
 @pytest.fixture
@@ -198,13 +182,87 @@ def test_static_files_only_from_the_page_folder(tmp_path):
     try:
         base = f"http://127.0.0.1:{web.port}"
         assert urlopen(base + "/").read() == b"<p>page</p>"
-        for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/link.txt", "/..%2fsecret.txt", "//etc/passwd"):
+        for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/link.txt", "/..%2fsecret.txt", "//etc/passwd",
+                     "/%252e%252e/secret.txt", "/%252e%252e%252fsecret.txt", "/..%5csecret.txt", "/static/../../secret.txt"):
             with pytest.raises(HTTPError, match="404"):
                 urlopen(base + path)
         raw = subprocess.run(["curl", "-s", "--path-as-is", base + "/../secret.txt"], capture_output=True, text=True)
         assert "secret" not in raw.stdout
     finally:
         web.stop()
+
+
+def test_a_flooding_client_is_held_to_its_rate_told_once_and_served_again(tmp_path):
+    web = WebServer(session(), WebConfig(port=0, rate=50, burst=20)).start()
+    try:
+        async def flood():
+            async with connect(f"ws://127.0.0.1:{web.port}/ws") as ws:
+                await first_reply(ws, "hello")
+                for i in range(300):
+                    await ws.send(json.dumps({"type": "set", "name": "prompt_blend", "value": i / 1000}))
+                frames, end = [], time.monotonic() + 1.5  # what the server answered (state frames too)
+                while (left := end - time.monotonic()) > 0:
+                    try:
+                        frames.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
+                    except asyncio.TimeoutError:
+                        break
+                await ws.send(json.dumps({"type": "set", "name": "prompt_blend", "value": 0.5}))
+                return frames, await first_reply(ws, "ack")
+
+        began = time.monotonic()
+        frames, ack = asyncio.run(flood())
+        acks = [f for f in frames if f["type"] == "ack"]
+        told = [f for f in frames if f["type"] == "error"]
+        assert len(told) == 1 and "rate limit" in told[0]["message"]
+        assert 20 <= len(acks) <= 20 + 50 * (time.monotonic() - began)
+        assert web.counters.rate_limited == 300 - len(acks) > 0
+        assert ack["name"] == "prompt_blend" and web.session.store.snapshot["prompt_blend"] == 0.5
+    finally:
+        web.stop()
+
+
+def test_the_token_never_reaches_the_logs_after_start_up(server, caplog, capfd):
+    """Refused tokens, a foreign origin, bad and oversized messages: the server says what
+    went wrong in its logs and frames without ever writing the token."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+
+    async def session_of_mistakes():
+        for token in ("wrong-token-value", None):
+            with pytest.raises(InvalidStatus):
+                async with connect(ws_url(server, token)):
+                    pass
+        with pytest.raises(InvalidStatus):
+            async with connect(ws_url(server), origin="http://evil.example"):
+                pass
+        async with connect(ws_url(server)) as ws:
+            await first_reply(ws, "hello")
+            await ws.send("{not json")
+            await first_reply(ws, "error")
+        with pytest.raises(ConnectionClosed):
+            async with connect(ws_url(server)) as ws:
+                await first_reply(ws, "hello")
+                await ws.send("x" * 5000)
+                await asyncio.wait_for(ws.recv(), 5)
+
+    asyncio.run(session_of_mistakes())
+    out, err = capfd.readouterr()
+    ours = [r for r in caplog.records if not r.name.startswith("websockets.client")]  # the test's own client logs its URL
+    logged = "\n".join(r.getMessage() for r in ours) + out + err
+    assert "correct-horse-battery" not in logged
+    assert server.counters.refused >= 3 and any(r.name.startswith("websockets.server") for r in ours)
+    assert "token=" in logged  # the request lines were logged, with the token redacted
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/escape", "..", "a/b", "x" * 65, "", 7, None])
+def test_a_preset_name_from_a_message_never_becomes_a_path(tmp_path, name):
+    presets = tmp_path / "data" / "presets"
+    web = WebServer(session(), WebConfig(port=0, presets=presets))
+    for kind in ("preset_save", "preset_load"):
+        reply = web.handle(json.dumps({"type": kind, "name": name}))
+        assert reply["type"] == "error" and "preset name" in reply["message"]
+    assert list(tmp_path.rglob("*")) == []  # nothing written anywhere
 
 
 @pytest.mark.parametrize("message,needle", [

@@ -8,8 +8,9 @@ PCM, frames interleaved (audio, in the model's own format: 48 kHz stereo for ACE
 a bounded outgoing queue: a slow client loses frames (counted), it never grows a queue.
 
 Safety: binds 127.0.0.1 unless told otherwise, and then a token is required (one is
-generated and printed if none is given); an Origin allowlist; an explicit max_size;
-static files only from an allowlist made at start (no `..`, no symlinks).
+generated and printed if none is given); an Origin allowlist; an explicit max_size; a
+per-client message rate limit, counted; static files only from an allowlist made at
+start (no `..`, no symlinks).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import math
 import mimetypes
 import os
+import re
 import secrets
 import struct
 from dataclasses import asdict, dataclass, field
@@ -32,6 +35,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from controls.presets import PresetFolder
+from controls.rate_limit import RateLimits
 from controls.server_thread import ServerThread
 from controls.session import ControlSession
 from engine import InputError
@@ -49,6 +53,8 @@ class WebConfig:
     max_size: int = 64 * 1024  # largest accepted message, bytes
     state_hz: float = 10.0
     client_queue: int = 32  # frames waiting per client before new ones are dropped
+    rate: float = 200.0  # control messages per second a client may send, sustained
+    burst: int = 200  # ... and at once (a fader swept end to end)
     presets: Path | None = None
 
 
@@ -61,6 +67,7 @@ class WebCounters:
     errors: int = 0  # error frames sent back
     sent_frames: int = 0
     dropped_frames: int = 0  # frames a slow client did not take
+    rate_limited: int = 0  # messages dropped over a client's rate limit (one error frame per run of them)
 
 
 def _reject_constant(name: str) -> Any:
@@ -71,6 +78,7 @@ def _reject_constant(name: str) -> Any:
 class _Client:
     ws: ServerConnection
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue())
+    limited: bool = False  # inside a run of messages dropped over the rate limit
 
 
 class WebServer(ServerThread):
@@ -87,6 +95,7 @@ class WebServer(ServerThread):
         self.counters = WebCounters()
         self.files = _static_allowlist(static)
         self._clients: set[_Client] = set()
+        self._limits = RateLimits(config.rate, config.burst)
 
     @property
     def url(self) -> str:
@@ -96,7 +105,8 @@ class WebServer(ServerThread):
 
     async def bind(self):
         server = await serve(self._handler, self.config.host, self.config.port, process_request=self._http,
-                             origins=None, max_size=self.config.max_size, max_queue=16, compression=None)
+                             origins=None, max_size=self.config.max_size, max_queue=16, compression=None,
+                             logger=_Redacting(logging.getLogger("websockets.server")))
         self.port = server.sockets[0].getsockname()[1]
         self._origins = {f"http://{h}:{self.port}" for h in (*LOOPBACK[:2], self.config.host)} | set(self.config.origins)
         broadcaster = asyncio.create_task(self._broadcast_state())
@@ -150,6 +160,10 @@ class WebServer(ServerThread):
         self._enqueue(client, json.dumps(self._hello()))
         try:
             async for message in ws:
+                if not self._limits.allow(client):
+                    self._over_limit(client)
+                    continue
+                client.limited = False
                 reply = self.handle(message)
                 if reply is not None:
                     self._enqueue(client, json.dumps(reply))
@@ -158,6 +172,7 @@ class WebServer(ServerThread):
         finally:
             sender.cancel()
             self._clients.discard(client)
+            self._limits.forget(client)
             self.counters.clients = len(self._clients)
 
     async def _sender(self, client: _Client) -> None:
@@ -168,6 +183,14 @@ class WebServer(ServerThread):
                 self.counters.sent_frames += 1
         except (ConnectionClosed, asyncio.CancelledError):
             pass
+
+    def _over_limit(self, client: _Client) -> None:
+        self.counters.rate_limited += 1
+        if not client.limited:  # said once per run of drops: an error frame per drop would be a flood back
+            client.limited = True
+            self._enqueue(client, json.dumps({"type": "error", "message": (
+                f"rate limit: at most {self.config.rate:g} messages/s (bursts of {self.config.burst}); "
+                "messages over it are dropped")}))
 
     def _enqueue(self, client: _Client, frame) -> None:
         if client.queue.qsize() >= self.config.client_queue:
@@ -259,6 +282,18 @@ class WebServer(ServerThread):
 
     def _preset_names(self) -> list[str]:
         return PresetFolder(self.config.presets).names() if self.config.presets is not None else []
+
+
+class _Redacting(logging.LoggerAdapter):
+    """websockets logs each request line at debug level: the token in its query is
+    written as `token=...`, so a debug log never holds it."""
+
+    TOKEN = re.compile(r"token=[^&\s]*")
+
+    def log(self, level, msg, *args, **kwargs):
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, self.TOKEN.sub("token=...", text), **kwargs)
 
 
 def audio_header(sample_rate: int, channels: int) -> bytes:
