@@ -121,8 +121,12 @@ class VideoWriter:
         pts = max(round(seconds / TIME_BASE), self._last_pts + 1)  # strictly increasing, whatever the input
         video.pts, video.time_base = pts, TIME_BASE
         self._last_pts = pts
-        for packet in self._stream.encode(video):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(video):
+                self._container.mux(packet)
+        except OSError as err:  # a full disk or a file-size limit: the partial file goes, one line says why
+            self.abort()
+            raise self._cannot_write(err) from None
         self.frames += 1
 
     def close(self) -> Path:
@@ -132,10 +136,16 @@ class VideoWriter:
                 self._container.mux(packet)
             self._container.close()
             self._file.commit()
+        except OSError as err:
+            self.abort()
+            raise self._cannot_write(err) from None
         except BaseException:
             self.abort()
             raise
         return self.path
+
+    def _cannot_write(self, err: OSError) -> MediaFileError:
+        return MediaFileError(f"cannot write {self.path}: {_reason(err)}")
 
     def abort(self) -> None:
         """Drop the partial file."""
