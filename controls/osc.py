@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,6 +57,18 @@ class OscCounters:
     rate_limited: int = 0  # packets over their sender's rate limit, dropped unread
 
 
+class _QuietPythonOsc(logging.Filter):
+    """python-osc logs a warning on the root logger for each bundle element it cannot
+    read, which a flood of garbage would turn into a flood on stderr. Those elements are
+    skipped (the rest of the bundle applies) and the packet is counted here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pythonosc" not in record.pathname
+
+
+_QUIET = _QuietPythonOsc()
+
+
 class OscControl(asyncio.DatagramProtocol):
     def __init__(self, session: ControlSession, counters: Callable[[], dict] | None = None,
                  presets: Path | None = None, learn: Callable[[str], None] | None = None,
@@ -68,6 +81,8 @@ class OscControl(asyncio.DatagramProtocol):
         self.counters = OscCounters()
         self.last_error = ""
         self.transport: asyncio.DatagramTransport | None = None
+        if _QUIET not in logging.getLogger().filters:
+            logging.getLogger().addFilter(_QUIET)
 
     # ---- asyncio ---------------------------------------------------------------------
 

@@ -244,6 +244,8 @@ class WebServer(ServerThread):
                 msg = json.loads(message, parse_constant=_reject_constant)
             except ValueError as err:
                 raise InputError("message", f"invalid JSON: {err}") from None
+            except RecursionError:  # "[[[[..." within max_size: Python's parser gives up, not the server
+                raise InputError("message", "invalid JSON: nested too deeply") from None
             if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
                 raise InputError("message", 'expected an object with a "type"')
             return self._dispatch(msg)

@@ -13,15 +13,16 @@ SFT checkpoint runs with APG at diffusers' guidance scale.
 
 from __future__ import annotations
 
-import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 
 from ..errors import ModelFolderError
+from ..weights import card_fields, read_json
 
 INDEX = "model_index.json"
 REQUIRED = ("vae", "text_encoder", "tokenizer", "transformer", "condition_encoder", "scheduler")
@@ -75,9 +76,10 @@ def distilled_grid(folder: Path) -> Distilled:
     card = folder / "transformer" / "house.json"
     if not card.is_file():
         return Distilled()
-    values = json.loads(card.read_text())
-    steps, shift = values.get("distilled_steps"), values.get("distilled_shift")
-    return Distilled(int(steps) if steps is not None else None, float(shift) if shift is not None else None)
+    values = read_json(card)
+    with card_fields(card):
+        steps, shift = values.get("distilled_steps"), values.get("distilled_shift")
+        return Distilled(int(steps) if steps is not None else None, float(shift) if shift is not None else None)
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,7 @@ def read_index(folder: Path) -> dict[str, tuple[str, str]]:
     path = folder / INDEX
     if not path.is_file():
         raise ModelFolderError(f"model folder {folder}: {INDEX} is missing (a complete ACE-Step 1.5 folder has one)")
-    try:
-        index = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFolderError(f"model folder {folder}: {INDEX} is not JSON ({err})") from None
+    index = read_json(path)
     parts = {}
     for name in REQUIRED + OPTIONAL:
         entry = index.get(name)
@@ -137,10 +136,7 @@ def read_config(folder: Path, part: str) -> dict:
         raise ModelFolderError(f"model folder {folder}: component {part}/ is missing")
     if not path.is_file():
         raise ModelFolderError(f"model folder {folder}: {part}/{name} is missing")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFolderError(f"model folder {folder}: {part}/{name} is not JSON ({err})") from None
+    return read_json(path)
 
 
 def check_weights(folder: Path, part: str) -> None:
@@ -217,7 +213,7 @@ def component_class(folder: Path, part: str, library: str, cls: str):
 def _load(folder: Path, part: str, library: str, cls: str):
     found = component_class(folder, part, library, cls)
     path = str(folder / part)
-    try:
+    with part_loading(folder, part):
         if part == "tokenizer":
             return found.from_pretrained(path, local_files_only=True)
         if library == "transformers":
@@ -226,8 +222,21 @@ def _load(folder: Path, part: str, library: str, cls: str):
         # low_cpu_mem_usage=False: tiny models load directly (and no advice to install accelerate)
         return found.from_pretrained(path, local_files_only=True, use_safetensors=True, torch_dtype=torch.float32,
                                      low_cpu_mem_usage=False).eval()
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+@contextmanager
+def part_loading(folder: Path, part: str) -> Iterator[None]:
+    """Loading one component with diffusers, transformers, tokenizers or safetensors. Each
+    raises types of its own for a corrupted file (tokenizers a bare Exception, safetensors
+    SafetensorError, huggingface_hub a strict-dataclass validation error), none of them a
+    contract: whatever one raises becomes one line naming the component."""
+    try:
+        yield
+    except ModelFolderError:
+        raise
+    except Exception as err:  # noqa: BLE001 - see above: the boundary with third-party loaders
+        text = str(err).strip()
+        reason = text.splitlines()[0] if text else type(err).__name__
         raise ModelFolderError(f"model folder {folder}: {part} does not load ({reason})") from None
 
 

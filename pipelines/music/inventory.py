@@ -21,7 +21,8 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import ModelFolderError
-from .folder import OPTIONAL, checked_configs, component_class, distilled_grid, folder_defaults, is_turbo
+from .folder import (OPTIONAL, checked_configs, component_class, distilled_grid, folder_defaults, is_turbo,
+                     part_loading)
 
 ITEM_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
               "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -211,11 +212,8 @@ def check_component(folder: Path, part: str, library: str, cls_name: str, config
 
 def _tokenizer(folder: Path, library: str, cls_name: str, text_vocab: int | None) -> Component:
     cls = component_class(folder, "tokenizer", library, cls_name)
-    try:
+    with part_loading(folder, "tokenizer"):
         tokenizer = cls.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
-    except (OSError, ValueError, RuntimeError, TypeError, KeyError) as err:  # what loading turns into one line
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFolderError(f"model folder {folder}: tokenizer does not load ({reason})") from None
     if tokenizer.pad_token is None:  # AceStepPipeline pads every batch, even of one
         raise ModelFolderError(f"model folder {folder}: tokenizer has no pad token")
     if text_vocab is not None and len(tokenizer) > text_vocab:

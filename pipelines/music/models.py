@@ -10,7 +10,6 @@ decoder halo). A missing or wrong folder is a clear error, never a download.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from engine import Denoiser
 from engine.windowed import DecoderGeometry
 
 from ..errors import ModelFolderError
+from ..weights import read_json
 from .codec import codec_hop, decoder_fn, measure_geometry
 from .dit import dit_denoiser
 from .exports import music_decoder_spec, music_dit_spec, song_tokens
@@ -102,10 +102,7 @@ def _check_part(folder: Path, part: str, class_name: str) -> dict:
     config = path / "config.json"
     if not config.is_file():
         raise ModelFolderError(f"model folder {folder}: {part}/config.json is missing")
-    try:
-        loaded = json.loads(config.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelFolderError(f"model folder {folder}: {part}/config.json is not JSON ({err})") from None
+    loaded = read_json(config)
     found = loaded.get("_class_name")
     if found != class_name:
         raise ModelFolderError(f"model folder {folder}: {part} holds {found!r}, expected {class_name}")
@@ -116,7 +113,7 @@ def _check_part(folder: Path, part: str, class_name: str) -> dict:
 
 def _card(path: Path) -> dict:
     card = path / "house.json"
-    return json.loads(card.read_text()) if card.is_file() else {}
+    return read_json(card) if card.is_file() else {}
 
 
 def _load_options() -> dict:
@@ -139,10 +136,13 @@ def load_codec(folder: Path | str | None = None) -> LatentCodec:
     """The VAE of a model folder (house models by default)."""
     from diffusers import AutoencoderOobleck
 
+    from .folder import part_loading
+
     folder = _folder(folder)
     _check_part(folder, "vae", "AutoencoderOobleck")
     path = folder / "vae"
-    vae = AutoencoderOobleck.from_pretrained(str(path), **_load_options()).eval()
+    with part_loading(folder, "vae"):
+        vae = AutoencoderOobleck.from_pretrained(str(path), **_load_options()).eval()
     card = _card(path)
     channels = int(vae.config.decoder_input_channels)
     geometry = vae_geometry(vae, card)

@@ -26,7 +26,7 @@ from engine import Denoiser, TorchDenoiser
 from engine.files import write_atomic
 
 from ..errors import ModelFolderError
-from ..weights import load_module, save_module
+from ..weights import card_fields, load_module, read_json, save_module
 from .exports import video_sr_decoder_spec, video_sr_refiner_spec, video_sr_upsampler_spec
 from .models import CausalDecoder, LatentUpsampler, SRConfig, SRDenoiser
 
@@ -84,7 +84,7 @@ def read_card(folder: Path) -> dict:
     path = folder / "house.json"
     if not path.is_file():
         raise ModelFolderError(f"{folder}: not a video SR model folder (no house.json)")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def _load(module: torch.nn.Module, path: Path) -> torch.nn.Module:
@@ -94,16 +94,14 @@ def _load(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 def load_video_sr(folder: Path | None, scale: int) -> VideoSRModels:
     folder = Path(folder) if folder is not None else HOUSE_MODELS
     card = read_card(folder)
-    entry = card.get(f"x{scale}")
-    if scale not in card.get("scales", ()) or not isinstance(entry, dict):
-        raise ModelFolderError(f"{folder}: has no {scale}x models (scales {card.get('scales')})")
-    try:
+    entry, scales = card.get(f"x{scale}"), card.get("scales")
+    if not isinstance(scales, list) or scale not in scales or not isinstance(entry, dict):
+        raise ModelFolderError(f"{folder}: has no {scale}x models (scales {scales})")
+    with card_fields(folder / "house.json", f"x{scale} entry"):
         cfg = SRConfig(**entry["config"])
         sigma = float(entry["sigma"])
         detail = float(entry.get("detail", 1.0))
         steady = float(entry.get("steady", 0.0))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ModelFolderError(f"{folder / 'house.json'}: bad x{scale} entry ({err})") from None
     sub = folder / f"x{scale}"
     return VideoSRModels(
         scale=scale, cfg=cfg,

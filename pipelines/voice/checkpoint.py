@@ -14,8 +14,9 @@ import torch
 from engine import Denoiser, TorchDenoiser
 
 from ..cards import format_metric, write_card
-from ..errors import ModelFolderError
-from ..weights import load_module, save_module
+from ..weights import card_fields, load_module, read_json, save_module
+
+HOW = "train with `make voice-models`"
 from .codec import CodecConfig, VoiceCodec
 from .corpus import CORPUS
 from .exports import voice_converter_spec, voice_decoder_spec, voice_encoder_spec
@@ -66,10 +67,10 @@ def save_codec(folder: Path, codec: VoiceCodec, card: dict) -> None:
 def load_codec(folder: Path | None = None) -> VoiceCodec:
     folder = Path(folder) if folder is not None else HOUSE_MODELS
     card_path = folder / "house.json"
-    if not card_path.is_file():
-        raise ModelFolderError(f"{card_path}: missing (train with `make voice-models`)")
-    cfg = json.loads(card_path.read_text())["config"]
-    codec = VoiceCodec(CodecConfig(**{**cfg, "strides": tuple(cfg["strides"])}))
+    card = read_json(card_path, HOW)
+    with card_fields(card_path):
+        cfg = card["config"]
+        codec = VoiceCodec(CodecConfig(**{**cfg, "strides": tuple(cfg["strides"])}))
     return load_module(codec, folder / "codec.safetensors", "train with `make voice-models`")
 
 
@@ -105,12 +106,13 @@ def load_voice(folder: Path | None = None) -> tuple[VoiceModels, SpeakerEncoder]
     folder = Path(folder) if folder is not None else HOUSE_MODELS
     codec = load_codec(folder)
     card_path = folder / "converter.json"
-    if not card_path.is_file():
-        raise ModelFolderError(f"{card_path}: missing (train with `make voice-models`)")
-    card = json.loads(card_path.read_text())
-    cfg = VoiceConfig(**card["config"])
-    how = "train with `make voice-models`"
-    converter = load_module(Converter(cfg), folder / "converter.safetensors", how)
-    encoder = load_module(SpeakerEncoder(cfg), folder / "speaker_encoder.safetensors", how)
-    models = VoiceModels(codec, converter, torch.tensor(card["latent_mean"]), torch.tensor(card["latent_std"]))
-    return models, encoder
+    card = read_json(card_path, HOW)
+    with card_fields(card_path):
+        cfg = VoiceConfig(**card["config"])
+        converter, encoder = Converter(cfg), SpeakerEncoder(cfg)
+        mean, std = (torch.tensor(card[k], dtype=torch.float32) for k in ("latent_mean", "latent_std"))
+        if mean.shape != (cfg.latent,) or std.shape != (cfg.latent,) or not bool((std > 0).all()):
+            raise ValueError(f"latent_mean and latent_std must be {cfg.latent} numbers (std > 0)")
+    converter = load_module(converter, folder / "converter.safetensors", HOW)
+    encoder = load_module(encoder, folder / "speaker_encoder.safetensors", HOW)
+    return VoiceModels(codec, converter, mean, std), encoder
