@@ -20,6 +20,7 @@ from .thread_priority import raise_priority
 
 
 BLOCK_SECONDS = 0.016  # a device block: the gain's onset is one of these plus the device latency
+REOPEN_EVERY_S = 0.5  # how often a lost output device is tried again
 
 
 def block_frames(rate: int, seconds: float = BLOCK_SECONDS) -> int:
@@ -99,6 +100,9 @@ class _Sink:
         self.latency_s = 0.0
         self.blocksize = config.blocksize or block_frames(device_rate)
         self.output = OutputStage(self.blocksize)  # gain, applied block by block on the way out
+        self.device_lost = 0  # times the device vanished mid-run (the stream ended without being stopped)
+        self.device_reopened = 0
+        self.reopen_failures = 0  # tries, every REOPEN_EVERY_S, while it was gone
 
     def pull(self, block: np.ndarray) -> bool:
         """The consumer's side: fill a (frames, channels) block for the device (silence
@@ -135,6 +139,10 @@ class _Sink:
     def starved(self) -> int:
         return self.ring.starved
 
+    def keep_alive(self) -> None:
+        """The feeder calls this when it has nothing to write: a sink whose device can
+        vanish reopens it here."""
+
 
 class SoundDeviceSink(_Sink):
     def __init__(self, config: OutputConfig):
@@ -150,10 +158,60 @@ class SoundDeviceSink(_Sink):
             rate = self._device_default_rate(config)
             say_default_rate(f"audio output {device_label(config.device)}", config.samplerate, rate)
         super().__init__(config, rate)
-        self._stream = sd.OutputStream(samplerate=rate, blocksize=self.blocksize, device=config.device,
-                                       channels=config.channels, dtype="float32", latency=config.latency,
-                                       callback=self._callback)
-        self.latency_s = float(self._stream.latency)
+        self._generation = 0  # the stream that is meant to be playing; an older one's end is no loss
+        self._lost = threading.Event()
+        self._lost_at: float | None = None
+        self._next_try = 0.0
+        self._stream = self._open()
+
+    def _open(self):
+        generation = self._generation
+        stream = self._sd.OutputStream(samplerate=self.device_rate, blocksize=self.blocksize, device=self.config.device,
+                                       channels=self.config.channels, dtype="float32", latency=self.config.latency,
+                                       callback=self._callback, finished_callback=lambda: self._ended(generation))
+        self.latency_s = float(stream.latency)
+        return stream
+
+    def _ended(self, generation: int) -> None:
+        """PortAudio's thread: a stream ended. Unless it was stopped on purpose, the device
+        went away (a USB interface unplugged, a PulseAudio sink unloaded)."""
+        if generation == self._generation:
+            self._lost.set()
+
+    def keep_alive(self) -> None:
+        """Reopen a lost device, once every REOPEN_EVERY_S until it plays again. Meanwhile the
+        ring keeps what was rendered: playing resumes where the device stopped."""
+        if not self._lost.is_set():
+            return
+        now = time.monotonic()
+        if self._lost_at is None:
+            self._lost_at = now
+            self.device_lost += 1
+            print(f"audio output {device_label(self.config.device)} is gone; reopening it every "
+                  f"{REOPEN_EVERY_S:g} s (rendered audio is kept)", file=sys.stderr, flush=True)
+            self._close_quietly()
+        if now < self._next_try:
+            return
+        self._next_try = now + REOPEN_EVERY_S
+        self._generation += 1
+        try:
+            stream = self._open()
+            stream.start()
+        except Exception:  # noqa: BLE001 - PortAudio raises several types; the device is not back yet
+            self.reopen_failures += 1
+            return
+        self._stream = stream
+        self._lost.clear()
+        self.device_reopened += 1
+        print(f"audio output {device_label(self.config.device)} reopened after {now - self._lost_at:.1f} s",
+              file=sys.stderr, flush=True)
+        self._lost_at = None
+
+    def _close_quietly(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:  # noqa: BLE001 - the device is already gone
+            pass
 
     def _device_default_rate(self, config: OutputConfig) -> int:
         try:
@@ -175,6 +233,10 @@ class SoundDeviceSink(_Sink):
         self._stream.start()
 
     def stop(self) -> None:
+        self._generation += 1  # this end is on purpose
+        if self._lost.is_set():
+            self._close_quietly()
+            return
         self._stream.stop()
         self._stream.close()
 

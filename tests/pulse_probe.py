@@ -7,6 +7,7 @@ the first buffer, which this avoids.
     python tests/pulse_probe.py play SINK   # a 440 Hz tone, recorded from SINK.monitor
     python tests/pulse_probe.py slow SINK   # a callback that misses deadlines
     python tests/pulse_probe.py duplex SINK # microphone in (the sink's monitor) and out together
+    python tests/pulse_probe.py unplug SINK # SINK unloaded mid-run, then loaded again
 """
 
 import json
@@ -18,6 +19,7 @@ import time
 import numpy as np
 
 from pipelines.audio_out import OutputConfig, SoundDeviceSink
+from pulse_server import NULL_SINK_ARGS
 
 
 class Recorder:
@@ -135,5 +137,57 @@ def duplex(sink_name: str) -> dict:
             "overflows": io.overflows, "device_latency_s": io.device_latency_s}
 
 
+def wait_until(predicate, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def pactl(*args: str) -> str:
+    return subprocess.run(["pactl", *args], capture_output=True, text=True, check=True, timeout=10).stdout
+
+
+def unplug(sink_name: str) -> dict:
+    """A tone plays; the sink is unloaded (the device vanishes), then loaded again. The
+    feeder's part (keep_alive) runs on a thread as in the live engine."""
+    sink = SoundDeviceSink(OutputConfig(16_000, device="pulse", blocksize=512, latency="low"))
+    t = np.arange(10 * 16_000) / 16_000
+    sink.write((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    stop = threading.Event()
+
+    def feeder():
+        while not stop.wait(0.02):
+            sink.keep_alive()
+
+    threading.Thread(target=feeder, daemon=True).start()
+    sink.start()
+    out = {"played_before": wait_until(lambda: sink.played >= 20, 15)}
+    module = next(line.split()[0] for line in pactl("list", "short", "modules").splitlines()
+                  if "module-null-sink" in line and f"sink_name={sink_name}" in line)
+    pactl("unload-module", module)
+    out["lost"] = wait_until(lambda: sink.device_lost == 1, 10)
+    held = sink.ring.available()
+    time.sleep(1.0)
+    out["held_frames"], out["held_after_1s"] = held, sink.ring.available()
+    out["failures_while_gone"] = sink.reopen_failures
+    pactl("load-module", "module-null-sink", *NULL_SINK_ARGS)
+    rec = Recorder(sink_name)
+    try:
+        rec.ready()
+        out["reopened"] = wait_until(lambda: sink.device_reopened == 1, 15)
+        out["heard_again"] = wait_until(lambda: np.count_nonzero(np.abs(rec.samples()) > 0.1) > 8000, 15)
+    finally:
+        stop.set()
+        sink.stop()
+        heard = rec.stop()
+    out.update(device_lost=sink.device_lost, device_reopened=sink.device_reopened, starved=sink.starved,
+               peak=float(np.abs(heard).max(initial=0.0)), played_frames_after=held - sink.ring.available())
+    return out
+
+
 if __name__ == "__main__":
-    print(json.dumps({"play": play, "slow": slow, "duplex": duplex}[sys.argv[1]](sys.argv[2])))
+    modes = {"play": play, "slow": slow, "duplex": duplex, "unplug": unplug}
+    print(json.dumps(modes[sys.argv[1]](sys.argv[2])))

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SINK = "demon_null"
+NULL_SINK_ARGS = (f"sink_name={SINK}", "rate=48000")  # module-null-sink's, at start and when a test reloads it
 
 
 def _answers(server: str, env: dict) -> bool:
@@ -36,7 +37,7 @@ def null_sink_server(runtime: Path, ready_timeout: float = 30.0):
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime)}
     proc = subprocess.Popen(
         ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr",
-         f"--load=module-null-sink sink_name={SINK} rate=48000", "--load=module-native-protocol-unix auth-anonymous=1"],
+         f"--load=module-null-sink {' '.join(NULL_SINK_ARGS)}", "--load=module-native-protocol-unix auth-anonymous=1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     socket = runtime / "pulse" / "native"
     server = f"unix:{socket}"

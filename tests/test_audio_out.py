@@ -87,6 +87,16 @@ def test_a_slow_callback_is_counted_from_portaudios_underflow_flag(pulse_null_si
     assert got["underflows"] > 0, got
 
 
+def test_a_vanished_sink_is_counted_kept_and_reopened_when_it_returns(pulse_null_sink):
+    """The PulseAudio sink is unloaded mid-run, then loaded again: the stream's end is
+    counted, the rendered audio waits in the ring, and the tone plays on once it is back."""
+    got = _probe(pulse_null_sink, "unplug")
+    assert got["played_before"] and got["lost"] and got["device_lost"] == 1, got
+    assert got["held_after_1s"] == got["held_frames"] > 0, got  # nothing consumed (or lost) while gone
+    assert got["reopened"] and got["device_reopened"] == 1 and got["heard_again"], got
+    assert got["played_frames_after"] > 0 and got["starved"] == 0, got
+
+
 def test_an_unsupported_forced_rate_is_a_clear_error(pulse_null_sink):
     from engine import InputError
 

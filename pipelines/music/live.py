@@ -417,6 +417,7 @@ class LiveMusic:
         block_s = self.block / self.sample_rate
         while not stop.is_set():
             if not self._feed_some(self.target_lead(threaded=True)):
+                self.sink.keep_alive()
                 self._report_device()
                 self._forward_taps()
                 self.player.arrived.wait(block_s / 4)  # a completion wakes it at once
@@ -441,6 +442,8 @@ class LiveMusic:
             discarded_slots=totals.admitted - totals.completed - self.rings.occupied,
             superseded=self.player.superseded,
             underflows=self.sink.underflows,
+            device_lost=self.sink.device_lost,
+            device_reopened=self.sink.device_reopened,
             device_rate=self.sink.device_rate,  # differs from the model's where the device's default was taken
             starved_blocks=self.sink.starved,
             ring_fill=f"{self.ring.occupied}/{self.ring.depth}",
