@@ -14,8 +14,8 @@ dispatcher, because that one sleeps inside the event loop until a bundle's timet
 a far-future timetag would stall the server. Bundles due within MAX_AHEAD_S are
 scheduled on the loop; later ones are dropped and counted. Every bad packet is
 counted and dropped; none reaches the engine or stops the server. Each sender is held
-to RATE packets per second (bursts of BURST); a flood beyond it is dropped unread and
-counted.
+to RATE packets per second (bursts of BURST), and all together to TOTAL_RATE; a flood
+beyond either is dropped unread and counted.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from .targets import trigger_name
 PREFIX = "/demon/"
 MAX_AHEAD_S = 2.0
 RATE, BURST = 1000.0, 1000  # packets per second per sender: a 14-bit fader sends a few hundred
+TOTAL_RATE, TOTAL_BURST = 4000.0, 4000  # from all senders together: new source ports get no fresh allowance
 
 
 @dataclass
@@ -59,8 +60,9 @@ class OscCounters:
 
 class _QuietPythonOsc(logging.Filter):
     """python-osc logs a warning on the root logger for each bundle element it cannot
-    read, which a flood of garbage would turn into a flood on stderr. Those elements are
-    skipped (the rest of the bundle applies) and the packet is counted here."""
+    read, which a flood of garbage would turn into a flood on stderr. Such an element is
+    skipped and the rest of its bundle applies; the packet is counted like any other.
+    Installed on the root logger once per process (python-osc logs nowhere else)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "pythonosc" not in record.pathname
@@ -72,9 +74,14 @@ _QUIET = _QuietPythonOsc()
 class OscControl(asyncio.DatagramProtocol):
     def __init__(self, session: ControlSession, counters: Callable[[], dict] | None = None,
                  presets: Path | None = None, learn: Callable[[str], None] | None = None,
-                 limits: RateLimits | None = None):
+                 limits: RateLimits | None = None, total: RateLimits | None = None,
+                 schedule: Callable[..., Any] | None = None):
         self.session = session
-        self.limits = limits or RateLimits(RATE, BURST)
+        self.limits = limits or RateLimits(RATE, BURST)  # per sender (address, port)
+        self.total = total or RateLimits(TOTAL_RATE, TOTAL_BURST)  # all senders: one bucket
+        # how a bundle timed a little ahead is applied later: the running loop's call_later
+        # (a fuzzer applies it at once, to see what it does)
+        self._schedule = schedule
         self.learn = learn
         self.live_counters = counters or (lambda: {})
         self.presets = PresetFolder(presets) if presets is not None else None
@@ -91,8 +98,9 @@ class OscControl(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr) -> None:
         self.counters.packets += 1
-        if not self.limits.allow(addr):
-            self._bad("rate_limited", f"{addr[0]}:{addr[1]} is over {self.limits.rate:g} packets/s")
+        if not (self.limits.allow(addr) and self.total.allow(None)):
+            self._bad("rate_limited", f"{addr[0]}:{addr[1]}: over {self.limits.rate:g} packets/s from it, "
+                                      f"or {self.total.rate:g} from all")
             return
         try:
             messages = OscPacket(data).messages
@@ -100,14 +108,14 @@ class OscControl(asyncio.DatagramProtocol):
             self._bad("malformed", f"malformed packet: {err}")
             return
         now = time.time()
-        loop = asyncio.get_running_loop()
+        schedule = self._schedule or asyncio.get_running_loop().call_later
         for timed in messages:
             ahead = timed.time - now
             if ahead > MAX_AHEAD_S:
                 self._bad("future_dropped", f"timetag {ahead:.1f} s ahead (limit {MAX_AHEAD_S:g} s)")
             elif ahead > 0.001:
                 self.counters.scheduled += 1
-                loop.call_later(ahead, self.handle, timed.message.address, list(timed.message.params), addr)
+                schedule(ahead, self.handle, timed.message.address, list(timed.message.params), addr)
             else:
                 self.handle(timed.message.address, list(timed.message.params), addr)
 

@@ -13,7 +13,7 @@ import tomli_w
 from engine import InputError, Registry, StepState
 from engine.files import write_atomic
 
-PRESET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # names arrive from the network: no paths
+PRESET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # names arrive from the network: no paths (fullmatch)
 
 
 def save_preset(path: Path, state: StepState) -> Path:
@@ -51,7 +51,7 @@ class PresetFolder:
     root: Path
 
     def path(self, name: Any, field: str = "preset") -> Path:
-        if not isinstance(name, str) or not PRESET_NAME.match(name):
+        if not isinstance(name, str) or not PRESET_NAME.fullmatch(name):
             raise InputError(field, "a preset name is 1-64 letters, digits, '-' or '_'")
         return self.root / f"{name}.toml"
 

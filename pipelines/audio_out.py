@@ -162,6 +162,8 @@ class SoundDeviceSink(_Sink):
         self._lost = threading.Event()
         self._lost_at: float | None = None
         self._next_try = 0.0
+        self._stopped = False
+        self._device_lock = threading.Lock()  # keep_alive (the feeder) against stop (the engine's thread)
         self._stream = self._open()
 
     def _open(self):
@@ -174,7 +176,9 @@ class SoundDeviceSink(_Sink):
 
     def _ended(self, generation: int) -> None:
         """PortAudio's thread: a stream ended. Unless it was stopped on purpose, the device
-        went away (a USB interface unplugged, a PulseAudio sink unloaded)."""
+        went away (a PulseAudio or PipeWire sink unloaded or restarted, the server's device
+        unplugged). PortAudio lists devices once, at start: a device it opens directly (an
+        ALSA hw: interface) that is replugged is not found again until the process restarts."""
         if generation == self._generation:
             self._lost.set()
 
@@ -183,7 +187,11 @@ class SoundDeviceSink(_Sink):
         ring keeps what was rendered: playing resumes where the device stopped."""
         if not self._lost.is_set():
             return
-        now = time.monotonic()
+        with self._device_lock:
+            if not self._stopped:
+                self._reopen(time.monotonic())
+
+    def _reopen(self, now: float) -> None:
         if self._lost_at is None:
             self._lost_at = now
             self.device_lost += 1
@@ -194,14 +202,15 @@ class SoundDeviceSink(_Sink):
             return
         self._next_try = now + REOPEN_EVERY_S
         self._generation += 1
+        self._lost.clear()  # before start: a stream that dies at once sets it again
         try:
-            stream = self._open()
-            stream.start()
+            self._stream = self._open()
+            self._stream.start()
         except Exception:  # noqa: BLE001 - PortAudio raises several types; the device is not back yet
             self.reopen_failures += 1
+            self._close_quietly()
+            self._lost.set()
             return
-        self._stream = stream
-        self._lost.clear()
         self.device_reopened += 1
         print(f"audio output {device_label(self.config.device)} reopened after {now - self._lost_at:.1f} s",
               file=sys.stderr, flush=True)
@@ -233,12 +242,14 @@ class SoundDeviceSink(_Sink):
         self._stream.start()
 
     def stop(self) -> None:
-        self._generation += 1  # this end is on purpose
-        if self._lost.is_set():
-            self._close_quietly()
-            return
-        self._stream.stop()
-        self._stream.close()
+        with self._device_lock:
+            self._stopped = True
+            self._generation += 1  # this end is on purpose
+            if self._lost.is_set():
+                self._close_quietly()
+                return
+            self._stream.stop()
+            self._stream.close()
 
 
 class NullSink(_Sink):

@@ -35,7 +35,7 @@ def read_json(path: Path, how_to_make: str = "") -> dict:
     if not path.is_file():
         raise ModelFolderError(f"{path}: missing" + (f" ({how_to_make})" if how_to_make else ""))
     try:
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(path.read_bytes(), parse_constant=_no_constant)
     except OSError as err:
         raise ModelFolderError(f"{path}: cannot read ({err.strerror or err})") from None
     except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, or nested past the parser
@@ -53,5 +53,25 @@ def card_fields(path: Path, what: str = "field") -> Iterator[None]:
         yield
     except ModelFolderError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:  # RuntimeError: torch refusing a size
         raise ModelFolderError(f"{path}: bad {what} ({type(err).__name__}: {err})") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number a model may hold")
+
+
+@contextmanager
+def part_loading(folder: Path, part: str) -> Iterator[None]:
+    """Loading one component with diffusers, transformers, tokenizers or safetensors. Each
+    raises types of its own for a corrupted file (tokenizers a bare Exception, safetensors
+    SafetensorError, huggingface_hub a strict-dataclass validation error), none of them a
+    contract: whatever one raises becomes one line naming the component."""
+    try:
+        yield
+    except ModelFolderError:
+        raise
+    except Exception as err:  # noqa: BLE001 - see above: the boundary with third-party loaders
+        text = str(err).strip()
+        reason = text.splitlines()[0] if text else type(err).__name__
+        raise ModelFolderError(f"model folder {folder}: {part} does not load ({reason})") from None

@@ -3,18 +3,19 @@ Hypothesis strategy that makes its inputs and the check that feeds one in.
 
 A check passes when the surface either accepts the input or answers with a clear
 error (InputError for controls, PipelineError for files and model folders) or a
-counted drop; anything else raises `Crash`. An input that takes longer than HANG_S is
-a hang. Used by tests/test_fuzz.py (small budget; a larger one behind -m slow) and by
-bench/fuzz.py, which runs the same checks against a live engine and times its ticks.
+counted drop; anything else raises `Crash`. An input still running after HANG_S is a
+hang (each is fed on a worker thread, so a hang is reported, not waited out). Used by
+tests/test_fuzz.py (small budget; a larger one behind -m slow) and by bench/fuzz.py,
+which runs the same checks against a live engine and times its ticks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import struct
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -50,17 +51,29 @@ class Surface:
     examples: int = 100  # the default test run's budget; the slow run and the bench take more
 
     def check(self, value: Any) -> float:
-        """Feed one input; the seconds it took. Raises Crash for a crash or a hang."""
+        """Feed one input on a worker thread; the seconds it took. Raises Crash for a crash,
+        or for a hang: an input still running after HANG_S (its thread is left behind)."""
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            try:
+                self.feed(value)
+                outcome.append(None)
+            except CLEAR:
+                outcome.append(None)
+            except Exception as err:  # noqa: BLE001 - exactly what the fuzzer hunts
+                outcome.append(err)
+
         began = time.perf_counter()
-        try:
-            self.feed(value)
-        except CLEAR:
-            pass
-        except Exception as err:  # noqa: BLE001 - exactly what the fuzzer hunts
-            raise Crash(f"{self.name}: {type(err).__name__}: {err}"[:400]) from err
+        worker = threading.Thread(target=run, name=f"fuzz-{self.name}", daemon=True)
+        worker.start()
+        worker.join(HANG_S)
         took = time.perf_counter() - began
-        if took > HANG_S:
-            raise Crash(f"{self.name}: one input took {took:.1f} s (a hang: limit {HANG_S:g} s)")
+        if worker.is_alive():
+            raise Crash(f"{self.name}: one input still running after {HANG_S:g} s (a hang)")
+        if outcome and outcome[0] is not None:
+            err = outcome[0]
+            raise Crash(f"{self.name}: {type(err).__name__}: {err}"[:400]) from err
         return took
 
 
@@ -276,27 +289,23 @@ class FuzzRig:
 
         names = [p.name for p in self.session.registry]
         self.names = names
-        self.osc = OscControl(self.session, lambda: {}, self.work / "presets", limits=RateLimits(1e9, 1e9))
+        unlimited = RateLimits(1e9, 1e9)
+        self.osc = OscControl(self.session, lambda: {}, self.work / "presets", limits=unlimited, total=unlimited,
+                              schedule=lambda _ahead, apply, *args: apply(*args))  # bundles timed ahead: at once
         self.web = WebServer(self.session, WebConfig(port=0, presets=self.work / "presets"))
         numeric = [p.name for p in self.session.registry if p.type.name in ("FLOAT", "INT", "BOOL", "CHOICE")]
         self.midi = MidiControl(self.session, [Binding("cc", 0, 1, numeric[0]), Binding("cc14", 0, 2, numeric[1]),
                                                Binding("nrpn", 0, 300, numeric[2]), Binding("note", 0, 60, numeric[3])])
-        self._loop = asyncio.new_event_loop()
         self.media = _seed_media(self.work)
 
     def close(self) -> None:
-        self._loop.close()
         shutil.rmtree(self.work, ignore_errors=True)
 
     # ---- feeds ----
 
     def feed_osc(self, packet: bytes) -> None:
         before = self.osc.counters.packets
-
-        async def one():
-            self.osc.datagram_received(packet, ("127.0.0.1", 9))
-
-        self._loop.run_until_complete(one())
+        self.osc.datagram_received(packet, ("127.0.0.1", 9))
         if self.osc.counters.packets != before + 1:
             raise AssertionError("an OSC packet went uncounted")
 

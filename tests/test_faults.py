@@ -33,6 +33,8 @@ def looks_complete(folder: Path) -> list[str]:
 
 
 def test_a_video_render_on_a_full_disk_says_so_and_leaves_no_file(tiny_video_sr, tmp_path):
+    # RLIMIT_FSIZE's EFBIG stands in for a full disk's ENOSPC: both are an OSError from a
+    # write in the middle of the file (a tiny tmpfs would need root to mount)
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
 
@@ -88,11 +90,10 @@ def test_an_osc_flood_is_held_to_its_rate_and_the_engine_plays_on(engine):
         assert sent >= 38_000 and c.packets >= 0.5 * sent, (sent, c)
         passed = c.packets - c.rate_limited
         assert passed <= control.limits.burst + control.limits.rate * (time.monotonic() - began), c
-        assert c.rate_limited >= c.packets - passed > 0 and c.malformed > 0 and c.unknown_address > 0, c
+        assert c.rate_limited > 0 and c.malformed > 0 and c.unknown_address > 0, c
         assert after["completions"] > before["completions"]  # the engine kept rendering loops
         assert after["starved_blocks"] == before["starved_blocks"], (before, after)
-        time.sleep(1.5)  # the bucket refills: the same sender is served again
-        from pythonosc.udp_client import SimpleUDPClient
+        from pythonosc.udp_client import SimpleUDPClient  # a controller beside the flood is still heard
 
         SimpleUDPClient("127.0.0.1", server.port).send_message("/demon/prompt_blend", 0.777)
         end = time.monotonic() + 2

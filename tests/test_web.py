@@ -213,7 +213,7 @@ def test_a_flooding_client_is_held_to_its_rate_told_once_and_served_again(tmp_pa
         frames, ack = asyncio.run(flood())
         acks = [f for f in frames if f["type"] == "ack"]
         told = [f for f in frames if f["type"] == "error"]
-        assert len(told) == 1 and "rate limit" in told[0]["message"]
+        assert 1 <= len(told) <= 2 and "rate limit" in told[0]["message"]  # at most one a second
         assert 20 <= len(acks) <= 20 + 50 * (time.monotonic() - began)
         assert web.counters.rate_limited == 300 - len(acks) > 0
         assert ack["name"] == "prompt_blend" and web.session.store.snapshot["prompt_blend"] == 0.5
@@ -252,10 +252,10 @@ def test_the_token_never_reaches_the_logs_after_start_up(server, caplog, capfd):
     logged = "\n".join(r.getMessage() for r in ours) + out + err
     assert "correct-horse-battery" not in logged
     assert server.counters.refused >= 3 and any(r.name.startswith("websockets.server") for r in ours)
-    assert "token=" in logged  # the request lines were logged, with the token redacted
+    assert "token=..." in logged  # the request lines were logged, with the token redacted
 
 
-@pytest.mark.parametrize("name", ["../../escape", "/tmp/escape", "..", "a/b", "x" * 65, "", 7, None])
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/escape", "..", "a/b", "x" * 65, "", "a\n", 7, None])
 def test_a_preset_name_from_a_message_never_becomes_a_path(tmp_path, name):
     presets = tmp_path / "data" / "presets"
     web = WebServer(session(), WebConfig(port=0, presets=presets))

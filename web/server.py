@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import struct
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -67,7 +68,7 @@ class WebCounters:
     errors: int = 0  # error frames sent back
     sent_frames: int = 0
     dropped_frames: int = 0  # frames a slow client did not take
-    rate_limited: int = 0  # messages dropped over a client's rate limit (one error frame per run of them)
+    rate_limited: int = 0  # messages dropped over a client's rate limit (an error frame at most once a second)
 
 
 def _reject_constant(name: str) -> Any:
@@ -78,7 +79,7 @@ def _reject_constant(name: str) -> Any:
 class _Client:
     ws: ServerConnection
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue())
-    limited: bool = False  # inside a run of messages dropped over the rate limit
+    told_at: float = -math.inf  # when it was last told it is over its rate limit
 
 
 class WebServer(ServerThread):
@@ -163,7 +164,6 @@ class WebServer(ServerThread):
                 if not self._limits.allow(client):
                     self._over_limit(client)
                     continue
-                client.limited = False
                 reply = self.handle(message)
                 if reply is not None:
                     self._enqueue(client, json.dumps(reply))
@@ -186,8 +186,9 @@ class WebServer(ServerThread):
 
     def _over_limit(self, client: _Client) -> None:
         self.counters.rate_limited += 1
-        if not client.limited:  # said once per run of drops: an error frame per drop would be a flood back
-            client.limited = True
+        now = time.monotonic()
+        if now - client.told_at >= 1.0:  # said at most once a second: a frame per drop would flood back
+            client.told_at = now
             self._enqueue(client, json.dumps({"type": "error", "message": (
                 f"rate limit: at most {self.config.rate:g} messages/s (bursts of {self.config.burst}); "
                 "messages over it are dropped")}))

@@ -14,15 +14,14 @@ SFT checkpoint runs with APG at diffusers' guidance scale.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import torch
 
 from ..errors import ModelFolderError
-from ..weights import card_fields, read_json
+from ..weights import card_fields, part_loading, read_json
 
 INDEX = "model_index.json"
 REQUIRED = ("vae", "text_encoder", "tokenizer", "transformer", "condition_encoder", "scheduler")
@@ -222,22 +221,6 @@ def _load(folder: Path, part: str, library: str, cls: str):
         # low_cpu_mem_usage=False: tiny models load directly (and no advice to install accelerate)
         return found.from_pretrained(path, local_files_only=True, use_safetensors=True, torch_dtype=torch.float32,
                                      low_cpu_mem_usage=False).eval()
-
-
-@contextmanager
-def part_loading(folder: Path, part: str) -> Iterator[None]:
-    """Loading one component with diffusers, transformers, tokenizers or safetensors. Each
-    raises types of its own for a corrupted file (tokenizers a bare Exception, safetensors
-    SafetensorError, huggingface_hub a strict-dataclass validation error), none of them a
-    contract: whatever one raises becomes one line naming the component."""
-    try:
-        yield
-    except ModelFolderError:
-        raise
-    except Exception as err:  # noqa: BLE001 - see above: the boundary with third-party loaders
-        text = str(err).strip()
-        reason = text.splitlines()[0] if text else type(err).__name__
-        raise ModelFolderError(f"model folder {folder}: {part} does not load ({reason})") from None
 
 
 def checked_configs(folder: Path) -> tuple[dict[str, tuple[str, str]], dict[str, dict]]:

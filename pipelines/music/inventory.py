@@ -21,8 +21,8 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import ModelFolderError
-from .folder import (OPTIONAL, checked_configs, component_class, distilled_grid, folder_defaults, is_turbo,
-                     part_loading)
+from ..weights import part_loading
+from .folder import OPTIONAL, checked_configs, component_class, distilled_grid, folder_defaults, is_turbo
 
 ITEM_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
               "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}

@@ -22,7 +22,7 @@ from engine import Denoiser
 from engine.windowed import DecoderGeometry
 
 from ..errors import ModelFolderError
-from ..weights import read_json
+from ..weights import card_fields, part_loading, read_json
 from .codec import codec_hop, decoder_fn, measure_geometry
 from .dit import dit_denoiser
 from .exports import music_decoder_spec, music_dit_spec, song_tokens
@@ -136,8 +136,6 @@ def load_codec(folder: Path | str | None = None) -> LatentCodec:
     """The VAE of a model folder (house models by default)."""
     from diffusers import AutoencoderOobleck
 
-    from .folder import part_loading
-
     folder = _folder(folder)
     _check_part(folder, "vae", "AutoencoderOobleck")
     path = folder / "vae"
@@ -145,15 +143,19 @@ def load_codec(folder: Path | str | None = None) -> LatentCodec:
         vae = AutoencoderOobleck.from_pretrained(str(path), **_load_options()).eval()
     card = _card(path)
     channels = int(vae.config.decoder_input_channels)
-    geometry = vae_geometry(vae, card)
+    with card_fields(path / "house.json"):
+        geometry = vae_geometry(vae, card)
     missing = [key for key in ("latent_mean", "latent_std") if key not in card]
     if missing:
         # right for a real ACE-Step folder, whose DiT works on raw VAE latents; a house folder
         # that lost its statistics would play noise, so the load says which it did
         print(f"music model {folder}: no {' or '.join(missing)} in vae/house.json; latents are used raw "
               "(mean 0, std 1), as a real ACE-Step folder's are", file=sys.stderr, flush=True)
-    mean = torch.tensor(card.get("latent_mean", [0.0] * channels))
-    std = torch.tensor(card.get("latent_std", [1.0] * channels))
+    with card_fields(path / "house.json"):
+        mean = torch.tensor(card.get("latent_mean", [0.0] * channels), dtype=torch.float32)
+        std = torch.tensor(card.get("latent_std", [1.0] * channels), dtype=torch.float32)
+        if mean.shape != (channels,) or std.shape != (channels,):
+            raise ValueError(f"latent_mean and latent_std must be {channels} numbers")
     return LatentCodec(vae, geometry, mean, std, card)
 
 
@@ -170,7 +172,9 @@ def load_music_models(folder: Path | str | None = None) -> MusicModels:
     # where one was measured, else probed
     channels = int(vae.config.decoder_input_channels)
     card = _card(folder / "vae")
-    codec = LatentCodec(vae, vae_geometry(vae, card), torch.zeros(channels), torch.ones(channels), card)
+    with card_fields(folder / "vae" / "house.json"):
+        geometry = vae_geometry(vae, card)
+    codec = LatentCodec(vae, geometry, torch.zeros(channels), torch.ones(channels), card)
     conditioner = AceStepConditioner(parts.tokenizer, parts.text_encoder, parts.condition_encoder, codec.frame_rate,
                                      parts.audio_tokenizer, parts.audio_token_detokenizer)
     card = {"variant": parts.variant, "folder": str(folder)}

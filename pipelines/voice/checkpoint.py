@@ -15,12 +15,12 @@ from engine import Denoiser, TorchDenoiser
 
 from ..cards import format_metric, write_card
 from ..weights import card_fields, load_module, read_json, save_module
-
-HOW = "train with `make voice-models`"
 from .codec import CodecConfig, VoiceCodec
 from .corpus import CORPUS
 from .exports import voice_converter_spec, voice_decoder_spec, voice_encoder_spec
 from .models import Converter, SpeakerEncoder, VoiceConfig
+
+HOW = "train with `make voice-models`"  # what a missing part's error advises
 
 HOUSE_MODELS = Path(__file__).resolve().parents[2] / "models" / "voice"
 
@@ -71,7 +71,7 @@ def load_codec(folder: Path | None = None) -> VoiceCodec:
     with card_fields(card_path):
         cfg = card["config"]
         codec = VoiceCodec(CodecConfig(**{**cfg, "strides": tuple(cfg["strides"])}))
-    return load_module(codec, folder / "codec.safetensors", "train with `make voice-models`")
+    return load_module(codec, folder / "codec.safetensors", HOW)
 
 
 def write_voice_card(folder: Path) -> Path:
