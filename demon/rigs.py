@@ -46,9 +46,12 @@ class Rig:
 
 def music_rig(models, sink, *, initial: Mapping[str, Any] | None = None, source: Path | None = None,
               max_batch: int | None = None) -> Rig:
+    from pipelines.memory import freeze_loaded
     from pipelines.music.live import LiveMusic
     from pipelines.music.live_params import LIVE_MUSIC_PARAMS
     from pipelines.music.render import folder_params
+
+    freeze_loaded()  # the loaded models live as long as the engine: the cyclic collector need not scan them
 
     # a complete folder's own defaults (steps, shift, guidance and its rule) under the preset and flags
     store, onsets = StateStore(LIVE_MUSIC_PARAMS, folder_params(models, dict(initial or {}))), OnsetTracker()

@@ -23,3 +23,23 @@ def test_freed_heap_pages_are_handed_back():
     assert release_freed_memory()
     assert before - rss_mb() > 60, (before, rss_mb())
     assert pin
+
+
+def test_a_retired_ring_is_freed_at_once_not_when_the_collector_gets_round_to_it(engine):
+    """Loop-length changes retire rings; their buffers must go when they retire (a ring
+    refers to itself, so only a collection frees it: one runs at each retire)."""
+    import time
+
+    from engine.ring import Ring
+
+    live, web = engine
+    for change in ({"loop_seconds": 2.0}, {"loop_seconds": 2.5}, {"depth": 4, "loop_seconds": 3.0}):
+        made = live.counters.rings
+        web.session.update(change)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not (live.counters.rings > made and len(live.rings) == 1):
+            time.sleep(0.05)
+        assert live.counters.rings > made and len(live.rings) == 1, change
+    time.sleep(0.5)  # a tick after the last retire
+    alive = [o for o in gc.get_objects() if isinstance(o, Ring)]
+    assert len(alive) == 1, f"{len(alive)} rings alive, {live.counters.rings} made"

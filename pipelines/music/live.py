@@ -365,7 +365,7 @@ class LiveMusic:
             return False
         seconds = time.perf_counter() - t0
         shape = (len(self.rings), self.ring.depth, self.ring.frames)
-        if shape != self._shape:  # tensors of the old shape were freed: hand their pages back
+        if shape != self._shape:  # a ring was born or retired: free the old one's tensors and pages
             self._shape = shape
             release_freed_memory()
         self.tick_seconds.append(seconds)
