@@ -14,21 +14,18 @@ from trt_builds.cache import PRECISIONS
 from trt_builds.errors import BackendError
 from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
 
-from .args import Parser, UsageError, add_backend_args, add_param_flags, fail, on_backend, param_values
+from .args import Parser, UsageError, add_backend_args, add_param_flags, fail, param_values
+from .batch import add_batch_args, run_batch
 from .catalog import LIVE_REGISTRIES, PARAM_FLAGS, PIPELINES, house_specs, music_specs
 from .check_model import add_check_model_args, run_check_model
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
 from .live_voice import add_live_voice_args, run_live_voice
-from .song_flags import add_song_flags, read_lyrics, song_meta
-from .task_flags import add_task_flags, task_fields
+from .renders import DEFAULT_RENDER_SECONDS, MAX_RENDER_SECONDS, RENDER_PARAMS, RENDERS
+from .song_flags import add_song_flags
+from .task_flags import add_task_flags
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
-RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "guidance_rule", "shift", "solver", "source_blend",
-                 "noise_injection")
-MAX_RENDER_SECONDS = 600.0
-DEFAULT_RENDER_SECONDS = 30.0
-OUTPUT_SUFFIXES = (".wav", ".flac")
 
 
 def build_parser() -> Parser:
@@ -56,7 +53,7 @@ def build_parser() -> Parser:
     add_task_flags(music)
     music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
     add_backend_args(music)
-    music.set_defaults(run=_render_music)
+    music.set_defaults(run=_render)
     video_sr = kinds.add_parser("video-sr", help="super-resolve a video 2x or 4x, streaming frame by frame")
     video_sr.add_argument("input", help="video file (any format FFmpeg reads), or a graph with --input-format lavfi")
     video_sr.add_argument("--scale", type=int, choices=(2, 4), default=4, help="HR / LR per side (default 4)")
@@ -65,7 +62,7 @@ def build_parser() -> Parser:
     video_sr.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
     video_sr.add_argument("--out", type=Path, required=True, help=f"output {' or '.join(VIDEO_SUFFIXES)} (H.264)")
     add_backend_args(video_sr)
-    video_sr.set_defaults(run=_render_video_sr)
+    video_sr.set_defaults(run=_render)
     voice = kinds.add_parser("voice", help="convert a voice toward the speaker of a reference clip")
     voice.add_argument("input", type=Path, help="speech to convert (any audio file FFmpeg reads)")
     voice.add_argument("--target", type=Path, required=True, help="a few seconds of the target speaker")
@@ -73,7 +70,7 @@ def build_parser() -> Parser:
     voice.add_argument("--model", type=Path, help="voice model folder (default: the house models)")
     voice.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
     add_backend_args(voice)
-    voice.set_defaults(run=_render_voice)
+    voice.set_defaults(run=_render)
 
     live = sub.add_parser("live", help="play live, steered from OSC and MIDI")
     live_kinds = live.add_subparsers(dest="kind", required=True, parser_class=Parser)
@@ -86,6 +83,10 @@ def build_parser() -> Parser:
     live_voice = live_kinds.add_parser("voice", help="a microphone converted toward a target speaker")
     add_live_voice_args(live_voice)
     live_voice.set_defaults(run=run_live_voice)
+
+    batch = sub.add_parser("batch", help="render a jobs file (music, video-sr, voice) on Ray: a local one, or a cluster")
+    add_batch_args(batch)
+    batch.set_defaults(run=run_batch)
 
     build = sub.add_parser("build-trt", help="export the house models to ONNX and build their TensorRT engines (cached)")
     build.add_argument("--pipelines", help=f"comma-separated: {', '.join(PIPELINES)} (default all; music with --model)")
@@ -193,72 +194,15 @@ def _build_trt(args) -> int:
     return 0
 
 
-def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:
-    if out.suffix.lower() not in suffixes:
-        raise UsageError(f"--out: use a {' or '.join(suffixes)} file, got {out.name!r}")
-    if not out.parent.is_dir():
-        raise UsageError(f"--out: folder {out.parent} does not exist")
-
-
-def _render_music(args) -> int:
-    if args.seconds is not None and not 0 < args.seconds <= MAX_RENDER_SECONDS:
-        raise UsageError(f"--seconds: must lie in (0, {MAX_RENDER_SECONDS:g}], got {args.seconds:g}")
-    _check_out(args.out, OUTPUT_SUFFIXES)
-    if args.source is not None and not args.source.is_file():
-        raise UsageError(f"--source: {args.source} is not a readable file")
-    params = param_values(args, CORE_PARAMS, RENDER_PARAMS)
-    if args.source is None and params.get("strength", 1.0) < 1.0:
-        raise UsageError("--strength: below 1 needs --source")
-    lyrics, meta, tasks = read_lyrics(args.lyrics), song_meta(args), task_fields(args)
+def _render(args) -> int:
     from .progress import ProgressBar  # torch and diffusers load only for real work
-    from pipelines.audio_io import write_audio
-    from pipelines.music.models import load_music_models
-    from pipelines.music.render import MusicJob, render_music
 
-    start = time.perf_counter()
-    models = on_backend(load_music_models(args.model), args)
-    seconds = args.seconds if args.seconds is not None or tasks["task"].needs_source else DEFAULT_RENDER_SECONDS
-    job = MusicJob(args.prompt, seconds, params, args.source, lyrics=lyrics, meta=meta, **tasks)
+    kind = RENDERS[args.kind]
+    kind.check(args)
+    models = kind.load(args)
     with ProgressBar() as bar:
-        audio = render_music(models, job, bar.update)
-    write_audio(args.out, audio, models.codec.sample_rate)
-    channels = "stereo" if models.codec.audio_channels == 2 else f"{models.codec.audio_channels} channels"
-    print(f"wrote {args.out} ({audio.shape[-1] / models.codec.sample_rate:g} s at {models.codec.sample_rate} Hz"
-          f"{'' if models.codec.audio_channels == 1 else ', ' + channels}) in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def _render_video_sr(args) -> int:
-    _check_out(args.out, VIDEO_SUFFIXES)
-    if args.input_format is None and not Path(args.input).is_file():
-        raise UsageError(f"input: {args.input} is not a readable file")
-    params = param_values(args, LIVE_REGISTRIES["video-sr"], PARAM_FLAGS["video-sr"])
-    from .progress import ProgressBar  # torch loads only for real work
-    from pipelines.video_sr.checkpoint import load_video_sr
-    from pipelines.video_sr.render import render_video_sr
-
-    models = on_backend(load_video_sr(args.model, args.scale), args)
-    with ProgressBar() as bar:
-        stats = render_video_sr(models, args.input, args.out, params, bar.update, source_format=args.input_format)
-    print(f"wrote {args.out} ({stats.frames} frames, {args.scale}x) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)")
-    return 0
-
-
-def _render_voice(args) -> int:
-    _check_out(args.out, OUTPUT_SUFFIXES)
-    for flag, path in (("input", args.input), ("--target", args.target)):
-        if not path.is_file():
-            raise UsageError(f"{flag}: {path} is not a readable file")
-    params = param_values(args, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"])
-    from pipelines.voice.checkpoint import load_voice
-    from pipelines.voice.render import render_voice
-
-    start = time.perf_counter()
-    models, encoder = load_voice(args.model)
-    models = on_backend(models, args)
-    done = render_voice(models, encoder, args.input, args.target, args.out, params)
-    took = time.perf_counter() - start
-    print(f"wrote {args.out} ({done['seconds']:.1f} s) in {took:.1f} s (rtf {took / max(done['seconds'], 1e-9):.2f})")
+        line = kind.run(args, models, bar.update)
+    print(line)
     return 0
 
 

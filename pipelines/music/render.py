@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engine import InputError, Ring, StateStore, request_from_state
+from engine import CORE_PARAMS, InputError, Propagation, Ring, StateStore, request_from_state
 from engine.windowed import decode_window
 
 from .codec import encode_mean
@@ -111,26 +111,65 @@ def generate_latents(models: MusicModels, job: MusicJob, progress: Progress | No
     """The ring's latents of the job: the model's own draw of the whole clip (a repaint
     keeps the source outside its window only in `render_latents`)."""
     inputs = inputs if inputs is not None else prepare(models, job)
-    frames = inputs.frames
-    shape = (frames, models.codec.channels)
-    params = job_params(models, job)
-    blend = job.task is MusicTask.COVER and job.cover_strength < 1.0
-    store = StateStore(initial={**params, "depth": 1})
-    cond, null = conditions(models, job, frames, inputs)
-    audio_to_audio = job.source is not None and not job.task.needs_source
-    source = source_latents(models, job.source, frames) if audio_to_audio else None
-    if source is None and store.snapshot["strength"] < 1.0:
-        raise InputError("strength", "below 1 needs a source to start from (--source FILE)")
-    ring = Ring(CoverBlend(models.denoiser) if blend else models.denoiser, shape, store=store, null_cond=null)
-    request = request_from_state(store.snapshot, cond=cond, source=source)
-    ring.submit(request)
-    steps = request.schedule.steps
-    done = []
-    while not done:
-        done = ring.tick()
+    return generate_together(models, [_Prepared.of(models, job, inputs)], progress)[0]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A job ready to submit: its registry values, conditions and start."""
+
+    job: MusicJob
+    inputs: TaskInputs
+    params: dict
+    cond: dict
+    null: dict
+    source: torch.Tensor | None
+    blend: bool  # a cover blended with text to music (its own denoiser wrapper)
+
+    @classmethod
+    def of(cls, models: MusicModels, job: MusicJob, inputs: TaskInputs) -> "_Prepared":
+        params = job_params(models, job)
+        cond, null = conditions(models, job, inputs.frames, inputs)
+        audio_to_audio = job.source is not None and not job.task.needs_source
+        source = source_latents(models, job.source, inputs.frames) if audio_to_audio else None
+        if source is None and params.get("strength", 1.0) < 1.0:
+            raise InputError("strength", "below 1 needs a source to start from (--source FILE)")
+        blend = job.task is MusicTask.COVER and job.cover_strength < 1.0
+        return cls(job, inputs, params, cond, null, source, blend)
+
+    def shares_ring_with(self, other: "_Prepared") -> bool:
+        """Jobs one ring can run together: one latent shape, one denoiser, one null
+        condition, and the same values of every parameter a tick reads for all slots."""
+        shared = [p.name for p in CORE_PARAMS if p.propagation is not Propagation.REQUEST]
+        return (self.inputs.frames == other.inputs.frames and not self.blend and not other.blend
+                and all(self.params.get(n) == other.params.get(n) for n in shared)
+                and self.null.keys() == other.null.keys()
+                and all(torch.equal(self.null[k], other.null[k]) for k in self.null))
+
+
+def generate_together(models: MusicModels, jobs: list[_Prepared], progress: Progress | None = None) -> list[torch.Tensor]:
+    """The latents of jobs that share a ring (`_Prepared.shares_ring_with`), run as one
+    ring of their number: each slot keeps its own seed, steps, shift, strength and
+    solver. A ring of one is `demon render`'s; a deeper one batches the denoiser's rows,
+    which on a CPU sums in another order (equal within float rounding, not bit for bit)."""
+    first = jobs[0]
+    store = StateStore(initial={**first.params, "depth": len(jobs)})
+    denoiser = CoverBlend(models.denoiser) if first.blend else models.denoiser
+    ring = Ring(denoiser, (first.inputs.frames, models.codec.channels), store=store, null_cond=first.null)
+    requests = []
+    for job in jobs:
+        store.update({p.name: job.params[p.name] for p in CORE_PARAMS
+                      if p.propagation is Propagation.REQUEST and p.name in job.params and p.name != "depth"})
+        requests.append(request_from_state(store.snapshot, cond=job.cond, source=job.source))
+        ring.submit(requests[-1])
+    steps = max(r.schedule.steps for r in requests)
+    done: dict[int, torch.Tensor] = {}
+    while len(done) < len(jobs):
+        for completion in ring.tick():
+            done[completion.request.id] = completion.latent
         if progress is not None:
             progress("denoise", ring.counters.ticks, steps)
-    return done[0].latent
+    return [done[r.id] for r in requests]
 
 
 def decode_audio(models: MusicModels, latents: torch.Tensor, progress: Progress | None = None) -> np.ndarray:
@@ -155,15 +194,51 @@ def render_latents(models: MusicModels, job: MusicJob,
                    progress: Progress | None = None) -> tuple[torch.Tensor, TaskInputs]:
     """The job's finished latents (a repaint's keep the source outside the window) and its inputs."""
     inputs = prepare(models, job)
-    latents = generate_latents(models, job, progress, inputs)
+    return _finished(models, inputs, generate_latents(models, job, progress, inputs)), inputs
+
+
+def _finished(models: MusicModels, inputs: TaskInputs, latents: torch.Tensor) -> torch.Tensor:
     if inputs.task is MusicTask.REPAINT:
-        latents = keep_source(latents, models.codec.normalize(inputs.source.latents), inputs.window)
-    return latents, inputs
+        return keep_source(latents, models.codec.normalize(inputs.source.latents), inputs.window)
+    return latents
+
+
+def _audio(models: MusicModels, inputs: TaskInputs, latents: torch.Tensor, progress: Progress | None) -> np.ndarray:
+    audio = decode_audio(models, latents, progress)
+    return audio[..., : round(inputs.seconds * models.codec.sample_rate)]
 
 
 def render_music(models: MusicModels, job: MusicJob, progress: Progress | None = None) -> np.ndarray:
     """Exactly the job's seconds of audio, or its source's (latents cover whole frames;
     the tail is cut)."""
     latents, inputs = render_latents(models, job, progress)
-    audio = decode_audio(models, latents, progress)
-    return audio[..., : round(inputs.seconds * models.codec.sample_rate)]
+    return _audio(models, inputs, latents, progress)
+
+
+def render_music_together(models: MusicModels, jobs: list[MusicJob], depth: int) -> list[np.ndarray | InputError]:
+    """Many jobs' audio, those that can share a ring run in rings of up to `depth` (a
+    batch's throughput; depth 1 is `render_music` job by job, bit for bit). A job whose
+    inputs are refused gets its InputError in its place; the others go on."""
+    from ..errors import PipelineError
+
+    ready: list[_Prepared | InputError | PipelineError] = []
+    for job in jobs:
+        try:
+            ready.append(_Prepared.of(models, job, prepare(models, job)))
+        except (InputError, PipelineError) as err:
+            ready.append(err)
+    rings: list[list[int]] = []
+    for i, job in enumerate(ready):
+        if isinstance(job, Exception):
+            continue
+        home = next((r for r in rings if len(r) < depth and ready[r[0]].shares_ring_with(job)), None)
+        if home is None:
+            rings.append([i])
+        else:
+            home.append(i)
+    out: list = list(ready)
+    for ring in rings:
+        for i, latents in zip(ring, generate_together(models, [ready[i] for i in ring])):
+            inputs = ready[i].inputs
+            out[i] = _audio(models, inputs, _finished(models, inputs, latents), None)
+    return out
