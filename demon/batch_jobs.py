@@ -26,7 +26,7 @@ from engine import InputError
 from pipelines.errors import PipelineError
 
 from .args import UsageError
-from .renders import RENDERS
+from .renders import RENDERS, render_parser
 
 SUFFIX = {"music": ".wav", "video-sr": ".mp4", "voice": ".wav"}
 POSITIONAL = {"video-sr": "input", "voice": "input"}
@@ -44,9 +44,7 @@ class BatchJob:
 
     @property
     def args(self) -> argparse.Namespace:
-        from .cli import build_parser
-
-        return build_parser().parse_args([*self.argv, "--out", str(self.out)])
+        return render_parser().parse_args([*self.argv, "--out", str(self.out)])
 
     @property
     def model_key(self) -> tuple:
@@ -144,9 +142,7 @@ def out_path(folder: Path, name: str | None, pipeline: str, key: str) -> Path:
 
 def load_jobs(path: Path, folder: Path) -> list[BatchJob]:
     """Every job of the file, checked; a BatchFileError lists every bad entry."""
-    from .cli import build_parser
-
-    parser = build_parser()
+    parser = render_parser()
     digests = Digests()
     jobs, problems, outs = [], [], {}
     for line, entry in read_entries(path):

@@ -12,18 +12,15 @@ from engine import CORE_PARAMS, InputError
 from pipelines.errors import PipelineError
 from trt_builds.cache import PRECISIONS
 from trt_builds.errors import BackendError
-from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
 
-from .args import Parser, UsageError, add_backend_args, add_param_flags, fail, param_values
+from .args import Parser, UsageError, add_param_flags, fail, param_values
 from .batch import add_batch_args, run_batch
-from .catalog import LIVE_REGISTRIES, PARAM_FLAGS, PIPELINES, house_specs, music_specs
+from .catalog import LIVE_REGISTRIES, PIPELINES, house_specs, music_specs
 from .check_model import add_check_model_args, run_check_model
 from .live import add_live_music_args, run_live_music
 from .live_video import add_live_video_sr_args, run_live_video_sr
 from .live_voice import add_live_voice_args, run_live_voice
-from .renders import DEFAULT_RENDER_SECONDS, MAX_RENDER_SECONDS, RENDER_PARAMS, RENDERS
-from .song_flags import add_song_flags
-from .task_flags import add_task_flags
+from .renders import RENDERS, add_render_kinds
 
 DEMO_PARAMS = ("depth", "steps", "strength", "shift", "guidance", "seed", "solver")
 
@@ -40,37 +37,7 @@ def build_parser() -> Parser:
     demo.set_defaults(run=_demo)
 
     render = sub.add_parser("render", help="render to a file, headless")
-    kinds = render.add_subparsers(dest="kind", required=True, parser_class=Parser)
-    music = kinds.add_parser("music", help="text-to-music, or audio-to-audio with --source")
-    music.add_argument("--prompt", required=True, help='caption, e.g. "lofi piano and drums, 84 bpm, A minor"')
-    music.add_argument("--seconds", type=float, help=f"length (0 < s <= {MAX_RENDER_SECONDS:g}; default "
-                                                     f"{DEFAULT_RENDER_SECONDS:g}; repaint and cover keep the source's)")
-    add_param_flags(music, CORE_PARAMS, RENDER_PARAMS)
-    music.add_argument("--source", type=Path, help="audio file to start from (any format FFmpeg reads)")
-    music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models); "
-                                                  "a complete folder's defaults fill what the flags leave unsaid")
-    add_song_flags(music)
-    add_task_flags(music)
-    music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
-    add_backend_args(music)
-    music.set_defaults(run=_render)
-    video_sr = kinds.add_parser("video-sr", help="super-resolve a video 2x or 4x, streaming frame by frame")
-    video_sr.add_argument("input", help="video file (any format FFmpeg reads), or a graph with --input-format lavfi")
-    video_sr.add_argument("--scale", type=int, choices=(2, 4), default=4, help="HR / LR per side (default 4)")
-    video_sr.add_argument("--input-format", help="FFmpeg input format, e.g. lavfi for a generated source")
-    add_param_flags(video_sr, LIVE_REGISTRIES["video-sr"], PARAM_FLAGS["video-sr"])
-    video_sr.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
-    video_sr.add_argument("--out", type=Path, required=True, help=f"output {' or '.join(VIDEO_SUFFIXES)} (H.264)")
-    add_backend_args(video_sr)
-    video_sr.set_defaults(run=_render)
-    voice = kinds.add_parser("voice", help="convert a voice toward the speaker of a reference clip")
-    voice.add_argument("input", type=Path, help="speech to convert (any audio file FFmpeg reads)")
-    voice.add_argument("--target", type=Path, required=True, help="a few seconds of the target speaker")
-    add_param_flags(voice, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"])
-    voice.add_argument("--model", type=Path, help="voice model folder (default: the house models)")
-    voice.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
-    add_backend_args(voice)
-    voice.set_defaults(run=_render)
+    add_render_kinds(render, run=_render)
 
     live = sub.add_parser("live", help="play live, steered from OSC and MIDI")
     live_kinds = live.add_subparsers(dest="kind", required=True, parser_class=Parser)

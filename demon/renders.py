@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 from engine import CORE_PARAMS, InputError
 
-from .args import UsageError, on_backend, param_values
+from .args import Parser, UsageError, add_backend_args, add_param_flags, on_backend, param_values
 from .catalog import LIVE_REGISTRIES, PARAM_FLAGS
-from .song_flags import read_lyrics, song_meta
-from .task_flags import task_fields
+from .song_flags import add_song_flags, read_lyrics, song_meta
+from .task_flags import add_task_flags, task_fields
 
 RENDER_PARAMS = ("seed", "steps", "strength", "guidance", "guidance_rule", "shift", "solver", "source_blend",
                  "noise_injection")
@@ -184,6 +184,51 @@ RENDERS: dict[str, RenderKind] = {
     "voice": RenderKind("voice", _voice_check, lambda a: ("voice", str(a.model), *_backend_key(a)), _voice_load,
                         _voice_run),
 }
+
+
+def add_render_kinds(render: argparse.ArgumentParser, run: Callable | None = None) -> None:
+    """`render music|video-sr|voice` and their flags, under `render` (the CLI's command, or
+    the parser a batch reads its jobs with)."""
+    from pipelines.video_io import OUTPUT_SUFFIXES as VIDEO_SUFFIXES
+
+    kinds = render.add_subparsers(dest="kind", required=True, parser_class=Parser)
+    music = kinds.add_parser("music", help="text-to-music, or audio-to-audio with --source")
+    music.add_argument("--prompt", required=True, help='caption, e.g. "lofi piano and drums, 84 bpm, A minor"')
+    music.add_argument("--seconds", type=float, help=f"length (0 < s <= {MAX_RENDER_SECONDS:g}; default "
+                                                     f"{DEFAULT_RENDER_SECONDS:g}; repaint and cover keep the source's)")
+    add_param_flags(music, CORE_PARAMS, RENDER_PARAMS)
+    music.add_argument("--source", type=Path, help="audio file to start from (any format FFmpeg reads)")
+    music.add_argument("--model", type=Path, help="ACE-Step 1.5 folder in diffusers layout (default: house models); "
+                                                  "a complete folder's defaults fill what the flags leave unsaid")
+    add_song_flags(music)
+    add_task_flags(music)
+    music.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+    add_backend_args(music)
+    music.set_defaults(run=run)
+    video_sr = kinds.add_parser("video-sr", help="super-resolve a video 2x or 4x, streaming frame by frame")
+    video_sr.add_argument("input", help="video file (any format FFmpeg reads), or a graph with --input-format lavfi")
+    video_sr.add_argument("--scale", type=int, choices=(2, 4), default=4, help="HR / LR per side (default 4)")
+    video_sr.add_argument("--input-format", help="FFmpeg input format, e.g. lavfi for a generated source")
+    add_param_flags(video_sr, LIVE_REGISTRIES["video-sr"], PARAM_FLAGS["video-sr"])
+    video_sr.add_argument("--model", type=Path, help="video SR model folder (default: the house models)")
+    video_sr.add_argument("--out", type=Path, required=True, help=f"output {' or '.join(VIDEO_SUFFIXES)} (H.264)")
+    add_backend_args(video_sr)
+    video_sr.set_defaults(run=run)
+    voice = kinds.add_parser("voice", help="convert a voice toward the speaker of a reference clip")
+    voice.add_argument("input", type=Path, help="speech to convert (any audio file FFmpeg reads)")
+    voice.add_argument("--target", type=Path, required=True, help="a few seconds of the target speaker")
+    add_param_flags(voice, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"])
+    voice.add_argument("--model", type=Path, help="voice model folder (default: the house models)")
+    voice.add_argument("--out", type=Path, required=True, help="output .wav or .flac")
+    add_backend_args(voice)
+    voice.set_defaults(run=run)
+
+
+def render_parser() -> Parser:
+    """A parser of `render <kind> ...` alone: what a batch job's options are checked with."""
+    parser = Parser(prog="demon")
+    add_render_kinds(parser.add_subparsers(dest="command", required=True, parser_class=Parser).add_parser("render"))
+    return parser
 
 
 def render_one(args, progress: Progress = None) -> str:
