@@ -177,3 +177,26 @@ def test_music_jobs_through_one_ring_equal_the_one_by_one_renders_within_roundin
             assert a.shape == b.shape and np.abs(a - b).max() < 1e-3, np.abs(a - b).max()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_ctrl_c_stops_keeps_what_finished_and_leaves_no_partial_output(jobs, tmp_path):
+    path, entries = jobs
+    good = path.parent / "ctrl-c.jsonl"
+    good.write_text("\n".join(json.dumps(e) for e in entries[:-1]) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = batch(good, out, start_new_session=True)
+    try:
+        end = time.monotonic() + 300
+        while time.monotonic() < end and not manifest(out):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # the driver alone, as a terminal's Ctrl-C reaches it first
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "interrupted" in stdout, stdout + stderr[-2000:]
+    done = {r["out"] for r in manifest(out) if r["status"] == "done"}
+    left = set(os.listdir(out))
+    assert done and done <= left and not [n for n in left if n.startswith(".")]  # kept what finished; no staging file
+    assert left - done - {"manifest.jsonl"} <= {e["out"] for e in entries}  # at most whole outputs a rerun redoes
