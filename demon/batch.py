@@ -38,8 +38,7 @@ def add_batch_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the outputs and manifest.jsonl")
     parser.add_argument("--address", help="join a Ray cluster: auto, or ray://HOST:PORT (default: start a local Ray "
                                           "sized to this machine)")
-    parser.add_argument("--workers", type=int, help="worker processes (default: one per core, or per GPU with "
-                                                    "--gpus-per-worker)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     parser.add_argument("--threads-per-worker", type=int, help="torch threads (and Ray CPUs) per worker "
                                                                "(default: cores / workers)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each worker is scheduled on")
@@ -73,7 +72,12 @@ def plan(args, cores: int) -> Plan:
         raise UsageError(f"--threads-per-worker: must be 1 or more, got {threads}")
     if workers is None:
         workers = max(1, cores // (threads or 1))
-    return Plan(workers, threads or max(1, cores // workers), args.gpus_per_worker)
+    threads = threads or max(1, cores // workers)
+    if args.address is None and workers * threads > cores:
+        # a local Ray could never place the extra workers, and the batch would wait for them forever
+        raise UsageError(f"--workers {workers} x --threads-per-worker {threads} needs {workers * threads} cores; "
+                         f"this machine has {cores}")
+    return Plan(workers, threads, args.gpus_per_worker)
 
 
 # ---- the worker (a Ray actor) ---------------------------------------------------------------
@@ -145,8 +149,8 @@ class RenderWorker:
 
 # ---- the manifest ----------------------------------------------------------------------------
 
-def done_keys(folder: Path) -> set[str]:
-    """Keys recorded done whose output is still there."""
+def done_keys(folder: Path) -> set[tuple[str, str]]:
+    """(key, output name) of the jobs recorded done whose output is still there."""
     path = folder / MANIFEST
     if not path.is_file():
         return set()
@@ -157,7 +161,7 @@ def done_keys(folder: Path) -> set[str]:
         except ValueError:
             continue  # a line cut short by a crash: that job is simply done again
         if isinstance(record, dict) and record.get("status") == "done" and (folder / str(record.get("out"))).is_file():
-            done.add(record.get("key"))
+            done.add((record.get("key"), record.get("out")))
     return done
 
 
@@ -193,7 +197,8 @@ def groups_of(jobs: list[BatchJob], depth: int) -> list[list[BatchJob]]:
 # ---- the driver ------------------------------------------------------------------------------
 
 def run_batch(args) -> int:
-    folder = args.out
+    folder = args.out.resolve()  # workers, on a cluster too, write where this names
+    args.jobs = args.jobs.resolve()
     if not args.jobs.is_file():
         raise UsageError(f"JOBS: {args.jobs} is not a readable file")
     if not folder.is_dir():
@@ -205,7 +210,7 @@ def run_batch(args) -> int:
     except BatchFileError as err:
         raise UsageError(f"bad jobs, nothing started:\n{err}") from None
     done = done_keys(folder)
-    todo = [job for job in jobs if job.key not in done]
+    todo = [job for job in jobs if (job.key, job.out.name) not in done]
     skipped = len(jobs) - len(todo)
     tally = {"done": 0, "failed": 0}
     began = time.perf_counter()

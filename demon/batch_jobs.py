@@ -104,9 +104,12 @@ def entry_argv(entry: dict, base: Path) -> tuple[str, list[str], str | None]:
     if positional is not None:
         if positional not in entry:
             raise InputError(positional, "is required")
-        argv.append(_value(positional, entry.pop(positional), base))
+        value = _value(positional, entry.pop(positional), base)
+        if value.startswith("-"):
+            raise InputError(positional, f"must not start with '-', got {value!r}")
+        argv.append(value)
     for name, value in entry.items():
-        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "out":
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in ("out", "help", "h"):
             raise InputError(str(name), "not an option name")
         flag = "--" + name.replace("_", "-")
         if value is True:
@@ -195,13 +198,11 @@ def job_key(pipeline: str, argv: list[str], args: argparse.Namespace, digests: D
     from pipelines.voice.checkpoint import HOUSE_MODELS as VOICE
 
     model = args.model or {"music": MUSIC, "video-sr": VIDEO_SR, "voice": VOICE}[pipeline]
-    inputs = {name: digests.of(Path(value)) for name in PATH_KEYS
-              if name != "model" and isinstance(value := getattr(args, name, None), (str, Path))
-              and Path(value).is_file()}
-    content = {"pipeline": pipeline, "argv": [a for a in argv if a not in {str(v) for v in _paths(args)}],
+    files = {name: str(value) for name in PATH_KEYS
+             if name != "model" and isinstance(value := getattr(args, name, None), (str, Path)) and Path(value).is_file()}
+    inputs = {name: digests.of(Path(value)) for name, value in files.items()}
+    digested = set(files.values()) | ({str(args.model)} if args.model is not None else set())
+    # a file's path gives way to its digest (the same file elsewhere is the same job); other values stay
+    content = {"pipeline": pipeline, "argv": [a for a in argv if a not in digested],
                "model": digests.of(Path(model)), "inputs": inputs}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def _paths(args: argparse.Namespace) -> list:
-    return [v for n in PATH_KEYS if (v := getattr(args, n, None)) is not None]

@@ -63,6 +63,7 @@ def _music_check(args) -> None:
     params = param_values(args, CORE_PARAMS, RENDER_PARAMS)
     if args.source is None and params.get("strength", 1.0) < 1.0:
         raise UsageError("--strength: below 1 needs --source")
+    music_job(args)  # lyrics, song metadata and task flags, before any model loads
 
 
 def _music_load(args):
@@ -101,7 +102,7 @@ def _music_run_together(many: list[argparse.Namespace], models, depth: int) -> l
     for args in many:
         try:
             jobs.append(music_job(args))
-        except (InputError, PipelineError) as err:
+        except (UsageError, InputError, PipelineError) as err:
             jobs.append(err)
     todo = [i for i, job in enumerate(jobs) if not isinstance(job, Exception)]
     for i, audio in zip(todo, render_music_together(models, [jobs[i] for i in todo], depth)):
@@ -111,7 +112,7 @@ def _music_run_together(many: list[argparse.Namespace], models, depth: int) -> l
         try:
             write_audio(many[i].out, audio, models.codec.sample_rate)
             jobs[i] = write_music_line(many[i].out, audio.shape[-1], models, time.perf_counter() - start)
-        except (InputError, PipelineError) as err:
+        except (UsageError, InputError, PipelineError) as err:
             jobs[i] = err
     return jobs
 
@@ -229,10 +230,3 @@ def render_parser() -> Parser:
     parser = Parser(prog="demon")
     add_render_kinds(parser.add_subparsers(dest="command", required=True, parser_class=Parser).add_parser("render"))
     return parser
-
-
-def render_one(args, progress: Progress = None) -> str:
-    """`demon render <kind>`: check, load, render."""
-    kind = RENDERS[args.kind]
-    kind.check(args)
-    return kind.run(args, kind.load(args), progress)

@@ -22,7 +22,11 @@ from functools import lru_cache
 
 
 def freeze_loaded() -> None:
-    """Everything alive now (models, libraries) is permanent: later collections skip it."""
+    """Everything alive now (models, libraries) is permanent: later collections skip it.
+    Once per process: a second engine in the same process (tests) is scanned as usual,
+    so nothing it drops is kept for good."""
+    if gc.get_freeze_count():
+        return
     gc.collect()
     gc.freeze()
 

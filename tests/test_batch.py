@@ -143,6 +143,9 @@ def test_a_worker_killed_mid_run_leaves_every_job_done_exactly_once(jobs, tmp_pa
     ('{"pipeline": "music", "prompt": "a", "out": "../escape.wav"}', "plain file name"),
     ('{"pipeline": "voice", "input": "nope.wav", "target": "nope.wav"}', "not a readable file"),
     ("not json", "not JSON"),
+    ('{"pipeline": "music", "prompt": "a", "help": true}', "not an option name"),
+    ('{"pipeline": "video-sr", "input": "--help"}', "must not start with '-'"),
+    ('{"pipeline": "music", "prompt": "a", "bpm": 9000}', "--bpm"),
 ])
 def test_bad_entries_are_reported_with_their_line_before_any_work(tmp_path, capsys, line, needle):
     jobs = tmp_path / "jobs.jsonl"
