@@ -188,7 +188,8 @@ def test_ctrl_c_stops_keeps_what_finished_and_leaves_no_partial_output(jobs, tmp
     good.write_text("\n".join(json.dumps(e) for e in entries[:-1]) + "\n")
     out = tmp_path / "out"
     out.mkdir()
-    proc = batch(good, out, start_new_session=True)
+    # SIGINT as a shell's foreground job has it: a runner in the background starts its children with it ignored
+    proc = batch(good, out, start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         end = time.monotonic() + 300
         while time.monotonic() < end and not manifest(out):
