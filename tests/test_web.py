@@ -319,6 +319,7 @@ def test_the_rate_comparison_tells_chance_from_a_real_rise():
     assert rate_not_higher_p(5, 20, 15, 60) > 0.4  # the same rate
 
 
+@pytest.mark.slow  # 80 s of load: behind -m slow, so the default run stays under 15 minutes on 2 cores
 def test_two_hundred_clients_do_not_cost_the_tick_loop_deadlines(engine):
     """200 loopback clients for 60 s (in another process), against the same engine alone."""
     live, web = engine
