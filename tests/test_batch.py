@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,22 @@ def batch(jobs: Path, out: Path, *extra: str, **popen):
     argv = [sys.executable, "-m", "demon", "batch", str(jobs), "--out", str(out), "--workers", "2",
             "--threads-per-worker", "1", *extra]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def write_jobs(path: Path, entries: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    return path
+
+
+@contextmanager
+def one_thread():
+    """torch on one thread, as each worker runs (--threads-per-worker 1): a CPU sums in another order on two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def manifest(out: Path) -> list[dict]:
@@ -56,9 +73,7 @@ def jobs(tiny_models, tiny_video_sr, tiny_voice, tmp_path_factory):
         {"pipeline": "music", "model": str(tiny_models), "prompt": "noise", "seconds": 1, "source": "broken.wav",
          "strength": 0.5, "out": "broken.wav"},
     ]
-    path = root / "jobs.jsonl"
-    path.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
-    return path, entries
+    return write_jobs(root / "jobs.jsonl", entries), entries
 
 
 def one_by_one_argv(entry: dict, base: Path, out: Path) -> list[str]:
@@ -94,14 +109,10 @@ def test_a_batch_equals_render_one_by_one_records_a_bad_job_and_reruns_nothing(j
 
     alone = tmp_path / "alone"
     alone.mkdir()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each worker runs (--threads-per-worker 1): a CPU sums in another order on two
-    try:
+    with one_thread():
         for entry in entries[:-1]:
             assert main(one_by_one_argv(entry, path.parent, alone / entry["out"])) == 0
             assert same_output(out / entry["out"], alone / entry["out"]), entry["out"]
-    finally:
-        torch.set_num_threads(threads)
 
     mtimes = {n: (out / n).stat().st_mtime_ns for n in os.listdir(out)}
     again = batch(path, out)
@@ -113,8 +124,7 @@ def test_a_batch_equals_render_one_by_one_records_a_bad_job_and_reruns_nothing(j
 
 def test_a_worker_killed_mid_run_leaves_every_job_done_exactly_once(jobs, tmp_path):
     path, entries = jobs
-    good = path.parent / "good.jsonl"
-    good.write_text("\n".join(json.dumps(e) for e in entries[:-1]) + "\n")
+    good = write_jobs(path.parent / "good.jsonl", entries[:-1])
     out = tmp_path / "out"
     out.mkdir()
     proc = batch(good, out, start_new_session=True)
@@ -162,30 +172,24 @@ def test_music_jobs_through_one_ring_equal_the_one_by_one_renders_within_roundin
     """--ring-depth 3: the three music jobs of one length and settings run as one ring of
     three slots; the denoiser batches their rows, so they match within float rounding."""
     path, entries = jobs
-    same = path.parent / "same.jsonl"
-    same.write_text("\n".join(json.dumps(e) for e in entries[:3]) + "\n")
+    same = write_jobs(path.parent / "same.jsonl", entries[:3])
     out = tmp_path / "out"
     out.mkdir()
     proc = batch(same, out, "--ring-depth", "3")
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0 and "batch: 3 done" in stdout, stdout + stderr[-3000:]
     assert len({r["worker"] for r in manifest(out)}) == 1  # one worker, one ring
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         for entry in entries[:3]:
             alone = tmp_path / f"alone-{entry['out']}"
             assert main(one_by_one_argv(entry, path.parent, alone)) == 0
             a, b = read_audio(out / entry["out"], 16_000), read_audio(alone, 16_000)
             assert a.shape == b.shape and np.abs(a - b).max() < 1e-3, np.abs(a - b).max()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_ctrl_c_stops_keeps_what_finished_and_leaves_no_partial_output(jobs, tmp_path):
     path, entries = jobs
-    good = path.parent / "ctrl-c.jsonl"
-    good.write_text("\n".join(json.dumps(e) for e in entries[:-1]) + "\n")
+    good = write_jobs(path.parent / "ctrl-c.jsonl", entries[:-1])
     out = tmp_path / "out"
     out.mkdir()
     # SIGINT as a shell's foreground job has it: a runner in the background starts its children with it ignored
