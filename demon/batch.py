@@ -104,17 +104,16 @@ class RenderWorker:
 
         kind = RENDERS[jobs[0].pipeline]
         if depth > 1 and len(jobs) > 1 and kind.run_together is not None:
-            began = time.perf_counter()
+            began = time.time()
             outcomes = self._guarded(lambda: kind.run_together([j.args for j in jobs], self._models(jobs[0]), depth))
             if isinstance(outcomes, Exception):  # the models did not load: every job says why
                 outcomes = [outcomes] * len(jobs)
-            each = (time.perf_counter() - began) / len(jobs)
-            return [self._record(job, outcome, each) for job, outcome in zip(jobs, outcomes)]
+            return [self._record(job, outcome, began, time.time(), len(jobs)) for job, outcome in zip(jobs, outcomes)]
         records = []
         for job in jobs:
-            began = time.perf_counter()
+            began = time.time()
             outcome = self._guarded(lambda: kind.run(job.args, self._models(job), None))
-            records.append(self._record(job, outcome, time.perf_counter() - began))
+            records.append(self._record(job, outcome, began, time.time()))
         return records
 
     def _models(self, job: BatchJob):
@@ -140,11 +139,13 @@ class RenderWorker:
         except Exception as err:  # noqa: BLE001 - one job's bug is recorded; the batch goes on
             return RuntimeError(f"{type(err).__name__}: {err}")
 
-    def _record(self, job: BatchJob, outcome, seconds: float) -> dict:
+    def _record(self, job: BatchJob, outcome, began: float, ended: float, shared_by: int = 1) -> dict:
+        """`seconds` is the job's share of the call that ran it (a ring of N: a Nth each);
+        `began` and `ended` (Unix time) bound that call, model loading included."""
         failed = isinstance(outcome, Exception)
         return {"key": job.key, "line": job.line, "pipeline": job.pipeline, "status": "failed" if failed else "done",
-                "out": job.out.name, "seconds": round(seconds, 3), "worker": self.name,
-                "error": str(outcome) if failed else None}
+                "out": job.out.name, "seconds": round((ended - began) / shared_by, 3), "began": round(began, 3),
+                "ended": round(ended, 3), "worker": self.name, "error": str(outcome) if failed else None}
 
 
 # ---- the manifest ----------------------------------------------------------------------------
@@ -258,7 +259,8 @@ def _run_on_ray(args, setup: Plan, todo: list[BatchJob], folder: Path, tally: di
                 except RayActorError as err:  # died more often than --retries allows: its jobs fail, a fresh one goes on
                     reason = f"worker died {args.retries + 1} times ({str(err).splitlines()[0][:160]})"
                     records = [{"key": j.key, "line": j.line, "pipeline": j.pipeline, "status": "failed",
-                                "out": j.out.name, "seconds": None, "worker": None, "error": reason} for j in group]
+                                "out": j.out.name, "seconds": None, "began": None, "ended": None, "worker": None,
+                                "error": reason} for j in group]
                     worker = worker_class.remote(setup.threads)
                 idle.append(worker)
                 for record in records:

@@ -105,6 +105,7 @@ def test_a_batch_equals_render_one_by_one_records_a_bad_job_and_reruns_nothing(j
     assert "broken.wav" in by_out["broken.wav"]["error"] and not (out / "broken.wav").exists()
     assert {r["worker"] for r in records if r["status"] == "done"}.__len__() == 2  # both workers took jobs
     assert all(r["seconds"] > 0 and len(r["key"]) == 64 for r in records)
+    assert all(0 < r["ended"] - r["began"] == pytest.approx(r["seconds"], abs=2e-3) for r in records)
     assert sorted(n for n in os.listdir(out) if n.startswith(".")) == []  # no staging file left
 
     alone = tmp_path / "alone"

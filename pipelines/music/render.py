@@ -155,7 +155,10 @@ def generate_together(models: MusicModels, jobs: list[_Prepared], progress: Prog
     first = jobs[0]
     store = StateStore(initial={**first.params, "depth": len(jobs)})
     denoiser = CoverBlend(models.denoiser) if first.blend else models.denoiser
-    ring = Ring(denoiser, (first.inputs.frames, models.codec.channels), store=store, null_cond=first.null)
+    # every job is here at once: seat them all on the first tick, so the rows step in lockstep
+    # (admitting one a tick, as a live ring does, would run empty rows while the others wait)
+    ring = Ring(denoiser, (first.inputs.frames, models.codec.channels), store=store, null_cond=first.null,
+                admit_per_tick=None)
     requests = []
     for job in jobs:
         store.update({p.name: job.params[p.name] for p in CORE_PARAMS
