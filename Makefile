@@ -36,6 +36,7 @@ music-data: setup
 	$(PY) -m pipelines.music.data --out data/music --clips 1600 --seconds 10 --seed 0
 
 video-sr-data: setup
+	scripts/setup.sh --video-sr-corpus
 	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 900 --frames 12 --size 128 --seed 0
 
 voice-data: setup

@@ -31,7 +31,8 @@ import torch
 from common import ROOT, emit
 
 from pipelines.video_sr.checkpoint import load_video_sr
-from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo, photo_motion
+from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo_motion
+from pipelines.video_sr.pictures import load as picture
 from pipelines.video_sr.quality import bicubic, psnr, ssim, warping_error
 from pipelines.video_sr.stream import StreamingSR
 from trt_builds.backends import Backend
@@ -115,7 +116,7 @@ def speed(models, lr_size: tuple[int, int], frames: int) -> dict:
 
 def _pan(frames: int, h: int, w: int) -> list[np.ndarray]:
     """A held-out photo panned and zoomed, h x w."""
-    big = photo_motion(photo("chelsea"), frames, max(h, w), np.random.default_rng(0))
+    big = photo_motion(picture("chelsea"), frames, max(h, w), np.random.default_rng(0))
     return [np.ascontiguousarray(f[:h, :w]) for f in big]
 
 

@@ -14,6 +14,14 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # espeak-ng speaks the voice corpus.
 APT_PACKAGES=(fluidsynth fluid-soundfont-gm libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils libasound2
               chromium espeak-ng)
+# --video-sr-corpus: the wallpaper packages whose photographs and illustrations the video SR
+# corpus pans over (about 190 MB; only `make video-sr-data` needs them, so not by default)
+if [[ ${1:-} == --video-sr-corpus ]]; then
+    APT_PACKAGES+=(mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers gnome-backgrounds)
+elif [[ -n ${1:-} ]]; then
+    echo "setup: unknown option ${1} (the only one is --video-sr-corpus)" >&2
+    exit 2
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -5,14 +5,15 @@ import json
 import numpy as np
 from safetensors.numpy import load_file
 
-from pipelines.video_sr.data import (HELD_OUT, SOURCES, ClipSpec, compress, dead_leaves, downscale, lr_key, main,
-                                     make_clip, photo_motion)
+from pipelines.video_sr.data import (HELD_OUT, ClipSpec, compress, dead_leaves, downscale, lr_key, main, make_clip,
+                                     photo_motion, sources)
 
 
 def test_corpus_files_hold_aligned_hr_and_lr_clips(tmp_path):
-    assert main(["--out", str(tmp_path), "--clips", "30", "--frames", "4", "--size", "64"]) == 0
+    assert main(["--out", str(tmp_path), "--clips", "30", "--frames", "4", "--size", "64", "--pictures", "wheels"]) == 0
     meta = [json.loads(line) for line in (tmp_path / "metadata.jsonl").read_text().splitlines()]
-    assert len(meta) == 30 and {m["source"] for m in meta} == set(SOURCES)
+    assert len(meta) == 30 and {m["source"] for m in meta} == set(sources("wheels"))
+    assert {m["kind"] for m in meta} == {"photo", "procedural", "synthetic"}
     for m in meta:
         assert (m["split"] == "test") == (m["source"] in HELD_OUT)
         clip = load_file(str(tmp_path / m["file"]))

@@ -3,19 +3,23 @@
     python -m pipelines.video_sr.data --out data/video_sr --clips 600
 
 High-resolution clips come from three kinds of source:
+- pan, zoom and rotation over natural pictures (pictures.py: Debian's wallpaper
+  photographs and illustrations, and the sample photos inside scikit-image and
+  scikit-learn), each first scaled down by a random factor (a large picture's own
+  pixels are often soft; scaled down, it is a sharp frame at one of many zooms), then
+  each frame a window of one to two frame widths of it, rendered with antialiasing (a
+  camera's frames: never a magnified picture, never aliased);
 - FFmpeg's procedural video (PyAV's lavfi input): mandelbrot zooms, life, cellauto,
-  testsrc2, and zoompan-style motion;
-- pan, zoom and rotation over the photos shipped inside scikit-image, each frame a window
-  of one to two frame widths of the photo, rendered with antialiasing (a camera's frames:
-  never a magnified photo, never aliased);
+  testsrc2;
 - the same motion over "dead leaves" pictures, a new one per clip: occluding shaded
   discs and boxes whose sizes follow a power law, some striped. Their edge and scale
   statistics are those of natural images (a classic synthetic prior for restoration
-  networks), so they stand in for the photos we cannot download: fourteen photos alone
-  teach a network their content, not the degradation.
+  networks).
 Each clip is degraded the way real low-resolution video is: Gaussian blur, bicubic
-downscale (antialiased), sensor noise, then JPEG or H.264 compression. Sources in
-HELD_OUT (photos and procedural kinds) never appear in training.
+downscale (antialiased), sensor noise, then JPEG or H.264 compression. Held-out sources
+(whole pictures, never crops of a trained one, and mandelbrot) never appear in training.
+`--pictures wheels` keeps to the pictures inside the Python packages (no wallpaper
+packages needed: the tests' corpus).
 
 Clips are stored as safetensors, uint8 HR (T, H, W, 3) and one degraded LR clip per
 scale, "lr_x2" (T, H/2, W/2, 3) and "lr_x4" (T, H/4, W/4, 3), with a metadata.jsonl
@@ -36,13 +40,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
-          "horse", "brick", "grass", "gravel", "camera", "moon", "page", "text", "coins")
+from . import pictures
+
 PROCEDURAL = ("mandelbrot", "life", "cellauto", "testsrc2")
 SYNTHETIC = ("deadleaves",)
-HELD_OUT = ("chelsea", "rocket", "mandelbrot")  # never trained on: two photos and one procedural kind
-# the order clips cycle through sources: one clip in three is a dead-leaves picture
-SOURCES = PHOTOS + PROCEDURAL + SYNTHETIC * 10
+HELD_OUT = tuple(sorted(pictures.HELD_OUT_PICTURES)) + ("mandelbrot",)  # never trained on
+WHEELS = ("skimage", "sklearn")  # picture origins inside the Python packages
+
+
+def sources(which: str = "all") -> tuple[str, ...]:
+    """The order clips cycle through sources: each picture (`wheels`: only those inside the
+    Python packages), each procedural kind, and dead-leaves pictures for one clip in five."""
+    names = tuple(p.name for p in pictures.PICTURES if which == "all" or p.origin in WHEELS)
+    return names + PROCEDURAL + SYNTHETIC * max(1, (len(names) + len(PROCEDURAL)) // 4)
+
+
+def source_kind(source: str) -> str:
+    """photo, illustration, procedural or synthetic: held-out figures are reported per kind."""
+    if source in PROCEDURAL:
+        return "procedural"
+    if source in SYNTHETIC:
+        return "synthetic"
+    return pictures.by_name(source).kind.value
+
+
 SCALES = (2, 4)  # HR / LR, each side
 
 
@@ -70,16 +91,18 @@ class ClipSpec:
 # ---- sources ------------------------------------------------------------------------------
 
 
-def photo(name: str) -> np.ndarray:
-    """A scikit-image sample photo as (H, W, 3) uint8 (grey ones repeated to RGB)."""
-    from skimage import data
-
-    image = getattr(data, name)()
-    if image.dtype == bool:  # silhouettes
-        image = image.astype(np.uint8) * 255
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
+def scaled_picture(name: str, rng: np.random.Generator, shortest: int) -> np.ndarray:
+    """The picture scaled down (antialiased) so its shorter side is a random length between
+    `shortest` and 1080 pixels; never scaled up."""
+    image = pictures.load(name)
+    short = min(image.shape[:2])
+    target = min(short, int(rng.uniform(min(shortest, short), max(min(1080, short), shortest))))
+    if target >= short:
+        return image
+    x = torch.tensor(image).permute(2, 0, 1)[None].float()
+    size = (round(image.shape[0] * target / short), round(image.shape[1] * target / short))
+    y = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+    return np.ascontiguousarray(y[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy())
 
 
 def photo_motion(image: np.ndarray, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -90,7 +113,7 @@ def photo_motion(image: np.ndarray, frames: int, size: int, rng: np.random.Gener
     limit and no aliasing. (A magnified window is a bicubic upscale, which bicubic SR
     already matches; an aliased one holds detail no camera records.)"""
     h, w = image.shape[:2]
-    src = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    src = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: loaded pictures are shared, read-only
     t = np.linspace(0.0, 1.0, frames)
     window = size * math.exp(rng.uniform(0.05, math.log(2.0)))  # source pixels across the frame
     zoom = min(window / min(h, w), 0.9) * np.exp(rng.uniform(-0.05, 0.2) * t)  # window side / shorter side
@@ -240,11 +263,12 @@ def degrade(hr: np.ndarray, spec: ClipSpec, scale: int, rng: np.random.Generator
 # ---- the corpus -----------------------------------------------------------------------------
 
 
-def clip_spec(index: int, seed: int, frames: int, size: int) -> ClipSpec:
+def clip_spec(index: int, seed: int, frames: int, size: int, which: str = "all") -> ClipSpec:
     rng = np.random.default_rng([seed, index])
     codec = "h264" if rng.random() < 0.5 else "jpeg"
     quality = int(rng.integers(20, 33)) if codec == "h264" else int(rng.integers(25, 80))
-    return ClipSpec(source=str(SOURCES[index % len(SOURCES)]), seed=int(rng.integers(0, 2**31 - 1)), frames=frames,
+    cycle = sources(which)
+    return ClipSpec(source=str(cycle[index % len(cycle)]), seed=int(rng.integers(0, 2**31 - 1)), frames=frames,
                     size=size, blur=float(rng.uniform(0.0, 1.2)), noise=float(rng.uniform(0.0, 4.0)),
                     codec=codec, quality=quality)
 
@@ -257,7 +281,7 @@ def make_clip(spec: ClipSpec, scales: tuple[int, ...] = SCALES) -> tuple[np.ndar
     elif spec.source in SYNTHETIC:
         hr = photo_motion(dead_leaves(3 * spec.size, rng), spec.frames, spec.size, rng)
     else:
-        hr = photo_motion(photo(spec.source), spec.frames, spec.size, rng)
+        hr = photo_motion(scaled_picture(spec.source, rng, 3 * spec.size), spec.frames, spec.size, rng)
     return hr, {s: degrade(hr, spec, s, rng) for s in scales}
 
 
@@ -270,20 +294,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--size", type=int, default=128, help="HR clips are size x size")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pictures", choices=("all", "wheels"), default="all",
+                    help="all: the wallpaper packages' pictures too (scripts/setup.sh --video-sr-corpus installs "
+                         "them); wheels: only those inside scikit-image and scikit-learn")
     args = ap.parse_args(argv)
     if args.clips < 1 or args.frames < 2 or args.size % (4 * max(SCALES)):
         ap.error(f"need clips >= 1, frames >= 2 and a size divisible by {4 * max(SCALES)}")
+    if args.pictures == "all":
+        try:
+            pictures.require_pictures()
+        except pictures.MissingPictures as err:
+            ap.error(str(err))
     for split in ("train", "test"):
         (args.out / split).mkdir(parents=True, exist_ok=True)
     with open(args.out / "metadata.jsonl", "w") as meta:
         for i in range(args.clips):
-            spec = clip_spec(i, args.seed, args.frames, args.size)
+            spec = clip_spec(i, args.seed, args.frames, args.size, args.pictures)
             hr, lrs = make_clip(spec)
             name = f"{spec.split}/{i:05d}.safetensors"
             # safetensors writes the raw buffer: views (permuted tensors) must be made contiguous
             arrays = {"hr": hr} | {lr_key(s): lr for s, lr in lrs.items()}
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(args.out / name))
-            meta.write(json.dumps({"file": name, "split": spec.split, **asdict(spec)}) + "\n")
+            meta.write(json.dumps({"file": name, "split": spec.split, "kind": source_kind(spec.source),
+                                   **asdict(spec)}) + "\n")
             if (i + 1) % 50 == 0:
                 print(f"{i + 1}/{args.clips} clips", file=sys.stderr, flush=True)
     return 0
