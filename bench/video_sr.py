@@ -23,7 +23,9 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
@@ -114,6 +116,25 @@ def speed(models, lr_size: tuple[int, int], frames: int) -> dict:
             "lookahead_frames": max(lag)}
 
 
+def stages(models, lr_size: tuple[int, int], frames: int, work: Path) -> tuple[dict[str, float], float]:
+    """A whole render of an H.264 file at `lr_size` (the held-out pan): milliseconds per
+    frame of each stage (decode, colour, convert, the networks, bicubic, motion search,
+    blend, encode) and the render's frames per second, first frame included."""
+    from fractions import Fraction
+
+    from pipelines.video_io import VideoWriter
+    from pipelines.video_sr.render import render_video_sr
+
+    w, h = lr_size
+    source = work / f"lr_{w}x{h}.mp4"
+    writer = VideoWriter(source, w, h, Fraction(25))
+    for i, frame in enumerate(_pan(frames, h, w)):
+        writer.write(frame, i / 25)
+    writer.close()
+    stats = render_video_sr(models, source, work / f"sr_{w}x{h}.mp4")
+    return stats.stages_ms, stats.fps
+
+
 def _pan(frames: int, h: int, w: int) -> list[np.ndarray]:
     """A held-out photo panned and zoomed, h x w."""
     big = photo_motion(picture("chelsea"), frames, max(h, w), np.random.default_rng(0))
@@ -136,7 +157,8 @@ def main() -> None:
     ap.add_argument("--rss-seconds", default="60,600")
     ap.add_argument("--rss-size", default="48x32", help="LR size of the memory runs (4x)")
     ap.add_argument("--model", default=None, help="model folder (default: the house models)")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: quality,speed,rss")
+    ap.add_argument("--stage-frames", type=int, default=24, help="frames of the per-stage render")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: quality,speed,stages,rss")
     ap.add_argument("--backend", default="torch", help="torch, torch-compile or ort (the refiner; on ort the "
                     "upsampler and decoder too)")
     args = ap.parse_args()
@@ -162,6 +184,14 @@ def main() -> None:
                  fps_steady_off=round(s["fps_steady_off"], 3), size=size, **tag)
             emit("video_sr", "first_frame_ms", s["first_frame_ms"], "ms", size=size, **tag)
             emit("video_sr", "lookahead_frames", s["lookahead_frames"], "frames", size=size, **tag)
+        if "stages" not in skip:
+            size = f"{lr_size[0]}x{lr_size[1]}->{lr_size[0] * scale}x{lr_size[1] * scale}"
+            with tempfile.TemporaryDirectory() as work:
+                per_stage, fps = stages(models, lr_size, args.stage_frames, Path(work))
+            for stage, ms in per_stage.items():
+                emit("video_sr", f"stage_{stage}_ms", ms, "ms/frame", size=size, **tag)
+            emit("video_sr", "render_fps", fps, "frames/s", size=size, frames=args.stage_frames,
+                 stages_ms_sum=round(sum(per_stage.values()), 1), **tag)
     if "rss" not in skip:
         out = ROOT / "out"
         out.mkdir(exist_ok=True)

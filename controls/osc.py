@@ -41,8 +41,8 @@ from .targets import trigger_name
 
 PREFIX = "/demon/"
 MAX_AHEAD_S = 2.0
-RATE, BURST = 1000.0, 1000  # packets per second per sender: a 14-bit fader sends a few hundred
-TOTAL_RATE, TOTAL_BURST = 4000.0, 4000  # from all senders together: new source ports get no fresh allowance
+RATE, BURST = 300.0, 300  # packets per second per sender: a fader sends under 100, a busy touch surface a few hundred
+TOTAL_RATE, TOTAL_BURST = 1200.0, 1200  # from all senders together: new source ports get no fresh allowance
 
 
 @dataclass

@@ -19,6 +19,7 @@ import numpy as np
 from engine.files import StagedFile
 
 from .errors import MediaFileError
+from .stage_clock import StageClock
 
 TIME_BASE = Fraction(1, 90_000)  # MPEG's clock: fine enough for any input's timestamps
 DEFAULT_RATE = Fraction(25)
@@ -37,10 +38,11 @@ class VideoInfo:
 class VideoReader:
     """Frames of the first video stream of a file, a device (v4l2) or a lavfi graph."""
 
-    def __init__(self, source: str | Path, *, format: str | None = None):
+    def __init__(self, source: str | Path, *, format: str | None = None, clock: StageClock | None = None):
         import av
 
         self.source = str(source)
+        self.clock = clock if clock is not None else StageClock()  # "decode" and "colour" (to RGB)
         try:
             self._container = av.open(self.source, format=format)
         except (av.FFmpegError, OSError) as err:
@@ -62,14 +64,21 @@ class VideoReader:
         import av
 
         last = None
+        frames = self._container.decode(self._stream)
         try:
-            for frame in self._container.decode(self._stream):
+            while True:
+                with self.clock("decode"):
+                    frame = next(frames, None)
+                if frame is None:
+                    break
                 t = frame.time
                 if t is None:  # no timestamp: place it one nominal frame after the last
                     t = 0.0 if last is None else last + 1.0 / float(self.info.rate)
                 last = t
                 self.frames_read += 1
-                yield frame.to_ndarray(format="rgb24"), t
+                with self.clock("colour"):
+                    rgb = frame.to_ndarray(format="rgb24")
+                yield rgb, t
         except av.FFmpegError as err:
             raise MediaFileError(f"{self.source}: cannot decode frame {self.frames_read} ({_reason(err)})") from None
         if self.frames_read == 0:
@@ -88,10 +97,12 @@ class VideoReader:
 class VideoWriter:
     """H.264 (yuv420p) into mp4/mkv/mov; frames carry their own times."""
 
-    def __init__(self, path: Path | str, width: int, height: int, rate: Fraction = DEFAULT_RATE, *, crf: int = 18):
+    def __init__(self, path: Path | str, width: int, height: int, rate: Fraction = DEFAULT_RATE, *, crf: int = 18,
+                 clock: StageClock | None = None):
         import av
 
         self.path = Path(path)
+        self.clock = clock if clock is not None else StageClock()  # "colour" (to YUV) and "encode"
         if self.path.suffix.lower() not in OUTPUT_SUFFIXES:
             raise MediaFileError(f"{path}: unsupported output format (use {', '.join(OUTPUT_SUFFIXES)})")
         if not self.path.parent.is_dir():
@@ -117,13 +128,15 @@ class VideoWriter:
     def write(self, frame: np.ndarray, seconds: float) -> None:
         import av
 
-        video = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        with self.clock("colour"):  # what the encoder would do itself, done here to be timed apart
+            video = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(format="yuv420p")
         pts = max(round(seconds / TIME_BASE), self._last_pts + 1)  # strictly increasing, whatever the input
         video.pts, video.time_base = pts, TIME_BASE
         self._last_pts = pts
         try:
-            for packet in self._stream.encode(video):
-                self._container.mux(packet)
+            with self.clock("encode"):
+                for packet in self._stream.encode(video):
+                    self._container.mux(packet)
         except OSError as err:  # a full disk or a file-size limit: the partial file goes, one line says why
             self.abort()
             raise self._cannot_write(err) from None

@@ -258,3 +258,31 @@ def test_cli_renders_a_generated_source_and_refuses_bad_input_in_one_line(model_
                               "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_luma_detail_changes_luma_alone_and_times_each_stage(tmp_path):
+    """detail_channels 1: the decoder's one channel goes onto R, G and B alike, so an output
+    frame differs from bicubic by the same amount in each channel (a change of luma, none of
+    chroma), beyond uint8 rounding; and the stream's clock names every stage it ran."""
+    from pipelines.video_sr.checkpoint import save_scale
+    from pipelines.video_sr.models import CausalDecoder, Encoder, LatentUpsampler, SRConfig, SRDenoiser
+
+    torch.manual_seed(1)
+    cfg = SRConfig(width=8, blocks=1, latent_channels=8, detail_channels=1)
+    modules = {"encoder": Encoder(cfg), "decoder": CausalDecoder(cfg), "refiner": SRDenoiser(cfg),
+               "upsampler": LatentUpsampler(4, cfg)}
+    for m in modules.values():
+        for p in m.parameters():
+            p.data.normal_(0, 0.08)
+    save_scale(tmp_path, 4, cfg, modules, {"sigma": 0.3, "steady": 0.0})
+    sr = StreamingSR(load_video_sr(tmp_path, 4))
+    clip = (_clip(4, 12, 16) // 4 + 96).astype(np.uint8)  # mid-grey detail: nothing clamps
+    out = [f for frame in clip for f in sr.push(frame)] + sr.flush()
+    lr = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 255
+    base = (bicubic(lr, 4)[0].clamp(0, 1) * 255).permute(1, 2, 3, 0)  # (T, H, W, 3)
+    got = torch.from_numpy(np.stack(out)).float()
+    inside = ((got > 0) & (got < 255)).all(-1)  # where no channel clamped
+    delta = (got - base)[inside]
+    assert inside.float().mean() > 0.5 and delta.abs().mean() > 2  # the detail is there
+    assert (delta - delta.mean(-1, keepdim=True)).abs().max() <= 1.0  # and equal in R, G and B
+    assert {"convert", "upsampler", "refiner", "decoder", "bicubic"} <= set(sr.clock.ms_per_frame(4))

@@ -31,6 +31,10 @@ class SRConfig:
     blocks: int = 2
     time_kernel: int = 2  # frames each causal conv sees: this one and time_kernel - 1 before
     latent_channels: int = 16  # a latent cell covers 4x4x3 = 48 HR values of detail
+    # 3: the decoder adds detail to each of R, G and B; 1: to luma only, the same value on
+    # all three (an equal change of R, G and B changes Y alone, leaving Cb and Cr as the
+    # upscale made them): a third of the head's work and output
+    detail_channels: int = 3
 
 
 class Encoder(nn.Module):
@@ -53,14 +57,17 @@ class Encoder(nn.Module):
 
 
 class CausalDecoder(nn.Module):
-    """Latents (B, C, T, h, w) -> HR frames (B, 3, T, 4h, 4w), causal in time."""
+    """Latents (B, C, T, h, w) -> HR detail (B, detail_channels, T, 4h, 4w), causal in time."""
 
     def __init__(self, cfg: SRConfig = SRConfig()):
         super().__init__()
         w = cfg.width
         self.stem = CausalConv3d(cfg.latent_channels, w, 3, cfg.time_kernel)
         self.blocks = CachedSequence(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
-        self.head = nn.Conv2d(w, 3 * LATENT_FACTOR**2, 3, padding=1)  # per frame: nothing in time
+        if cfg.detail_channels not in (1, 3):
+            raise ValueError(f"detail_channels must be 1 (luma) or 3 (RGB), got {cfg.detail_channels}")
+        self.channels = cfg.detail_channels
+        self.head = nn.Conv2d(w, cfg.detail_channels * LATENT_FACTOR**2, 3, padding=1)  # per frame: nothing in time
         # an untrained cascade outputs bicubic exactly: training starts from the baseline, not below it
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -70,7 +77,7 @@ class CausalDecoder(nn.Module):
         h, sb = self.blocks(F.silu(h), state[1] if state is not None else None)
         b, c, t, hh, ww = h.shape
         y = F.pixel_shuffle(self.head(F.silu(h).transpose(1, 2).reshape(b * t, c, hh, ww)), LATENT_FACTOR)
-        return y.reshape(b, t, 3, hh * LATENT_FACTOR, ww * LATENT_FACTOR).transpose(1, 2), [s0, sb]
+        return y.reshape(b, t, self.channels, hh * LATENT_FACTOR, ww * LATENT_FACTOR).transpose(1, 2), [s0, sb]
 
     @property
     def geometry(self) -> StreamGeometry:

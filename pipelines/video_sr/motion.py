@@ -89,23 +89,40 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     return (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
-def steady_blend(prev: torch.Tensor, cur: torch.Tensor, steady: float, tolerance: float = TOLERANCE,
-                 block: int = BLOCK, radius: int = RADIUS) -> torch.Tensor:
-    """The frame `cur` (N, 3, H, W) with up to `steady` (0..1) of the previous output `prev`
-    carried along the motion blended in, per block by how well the carried frame matches."""
-    if steady <= 0:
-        return cur
+def _whole_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
+    """x padded (replicate) to whole blocks; callers crop back."""
+    ph, pw = -x.shape[-2] % block, -x.shape[-1] % block
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+def steady_flow(prev: torch.Tensor, cur: torch.Tensor, block: int = BLOCK, radius: int = RADIUS) -> torch.Tensor:
+    """The block motion from the previous output to `cur` (N, 3, H, W): searched on luma at
+    1 / SEARCH_SCALE resolution, refined to a fraction of a pixel; in frame pixels."""
+    small = [F.avg_pool2d(luma(_whole_blocks(x, block)), SEARCH_SCALE) for x in (prev, cur)]
+    return SEARCH_SCALE * block_flow(*small, block // SEARCH_SCALE, radius, subpixel=True)
+
+
+def steady_apply(prev: torch.Tensor, cur: torch.Tensor, flow: torch.Tensor, steady: float,
+                 tolerance: float = TOLERANCE, block: int = BLOCK) -> torch.Tensor:
+    """`cur` with up to `steady` of `prev` carried along `flow` blended in, per block by how
+    well the carried frame matches."""
     h, w = cur.shape[-2:]
-    ph, pw = -h % block, -w % block  # whole blocks: pad, then crop back
-    p, c = (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x for x in (prev, cur))
-    small = [F.avg_pool2d(luma(x), SEARCH_SCALE) for x in (p, c)]
-    flow = SEARCH_SCALE * block_flow(*small, block // SEARCH_SCALE, radius, subpixel=True)
+    p, c = _whole_blocks(prev, block), _whole_blocks(cur, block)
     carried = warp(p, flow, smooth=True)
     mismatch = F.avg_pool2d((carried - c).abs().mean(1, keepdim=True), block)
     # smooth across blocks (bilinear), so a weight step does not draw the block grid
     weight = F.interpolate(steady * torch.exp(-((mismatch / tolerance) ** 2)), size=c.shape[-2:],
                            mode="bilinear", align_corners=False)
     return (c + weight * (carried - c))[..., :h, :w]
+
+
+def steady_blend(prev: torch.Tensor, cur: torch.Tensor, steady: float, tolerance: float = TOLERANCE,
+                 block: int = BLOCK, radius: int = RADIUS) -> torch.Tensor:
+    """The frame `cur` (N, 3, H, W) with up to `steady` (0..1) of the previous output `prev`
+    carried along the motion blended in, per block by how well the carried frame matches."""
+    if steady <= 0:
+        return cur
+    return steady_apply(prev, cur, steady_flow(prev, cur, block, radius), steady, tolerance, block)
 
 
 def steady_clip(clip: torch.Tensor, steady: float, **kw) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -20,6 +20,7 @@ class RenderStats:
     frames: int
     seconds: float  # wall time
     first_frame_s: float  # from the first LR frame read to the first HR frame written
+    stages_ms: dict[str, float] = field(default_factory=dict)  # milliseconds per frame of each stage
 
     @property
     def fps(self) -> float:
@@ -44,11 +45,11 @@ def render_video_sr(models: VideoSRModels, source: Path | str, out: Path, params
         nonlocal first, writer
         for frame in frames:
             if writer is None:  # sized by the first output (HR = LR x scale: always even)
-                writer = VideoWriter(out, frame.shape[1], frame.shape[0], rate)
+                writer = VideoWriter(out, frame.shape[1], frame.shape[0], rate, clock=sr.clock)
                 first = time.perf_counter() - start
             writer.write(frame, times.popleft())
 
-    with VideoReader(source, format=source_format) as reader:
+    with VideoReader(source, format=source_format, clock=sr.clock) as reader:
         try:
             for frame, t in reader:
                 times.append(t)
@@ -65,4 +66,4 @@ def render_video_sr(models: VideoSRModels, source: Path | str, out: Path, params
             if writer is not None:
                 writer.abort()
             raise
-    return RenderStats(sr.frames_out, time.perf_counter() - start, first or 0.0)
+    return RenderStats(sr.frames_out, time.perf_counter() - start, first or 0.0, sr.clock.ms_per_frame(sr.frames_out))

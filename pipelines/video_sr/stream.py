@@ -36,7 +36,8 @@ from engine import InputError, Ring, StateStore, request_from_state
 from ..ring_streams import InOrder, depth_follows_steps
 from .checkpoint import VideoSRModels
 from .models import SRConfig, lookahead_frames
-from .motion import steady_blend, steady_clip
+from ..stage_clock import StageClock
+from .motion import steady_apply, steady_clip, steady_flow
 from .quality import bicubic
 from .params import VIDEO_SR_PARAMS
 
@@ -75,8 +76,9 @@ def default_state(models: VideoSRModels) -> StateStore:
 
 
 class StreamingSR:
-    def __init__(self, models: VideoSRModels, store: StateStore | None = None):
+    def __init__(self, models: VideoSRModels, store: StateStore | None = None, clock: StageClock | None = None):
         self.models = models
+        self.clock = clock if clock is not None else StageClock()  # milliseconds per stage, for the benchmark
         self.scale = models.scale
         self.store = store if store is not None else default_state(models)
         self.denoiser = models.denoiser
@@ -105,10 +107,11 @@ class StreamingSR:
 
     def push(self, frame: np.ndarray) -> list[np.ndarray]:
         """One LR frame (H, W, 3) uint8 -> the HR frames (H*s, W*s, 3) uint8 now finished, in order."""
-        lr = self._check(frame)
+        with self.clock("convert"):
+            lr = self._check(frame)
         if self.ring is None:
             self._start(frame.shape[:2], lr.shape[-2:])
-        with torch.inference_mode():
+        with torch.inference_mode(), self.clock("upsampler"):
             z_up, self._up_state = self.models.upsampler(lr, self._up_state)
         z_up = z_up[0, :, 0].clone()  # (C, h, w), owned by the request
         depth_follows_steps(self.store)
@@ -116,7 +119,9 @@ class StreamingSR:
         request = request_from_state(state, cond={"z_up": z_up}, source=z_up)
         self.ring.submit(request)
         self._order.awaits(self._order.enter(lr), request.id)  # lr: for its bicubic base when it comes out
-        return self._collect(self.ring.tick())
+        with self.clock("refiner"):
+            done = self.ring.tick()
+        return self._collect(done)
 
     def flush(self) -> list[np.ndarray]:
         """The frames still in flight, at the end of a stream."""
@@ -160,11 +165,17 @@ class StreamingSR:
             h, w = self.size
             state = self.store.snapshot  # detail and steady are output-class: the next frame out uses them
             with torch.inference_mode():
-                y, self._dec_state = self.models.decoder(z[None, :, None], self._dec_state)
-                y = state["detail"] * y + bicubic(lr, self.scale)
-                hr = y[:, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1)
-                if self._last is not None:
-                    hr = steady_blend(self._last, hr, state["steady"])
+                with self.clock("decoder"):
+                    y, self._dec_state = self.models.decoder(z[None, :, None], self._dec_state)
+                with self.clock("bicubic"):
+                    y = state["detail"] * y + bicubic(lr, self.scale)
+                    hr = y[:, :, 0, : h * self.scale, : w * self.scale].clamp_(0, 1)
+                if self._last is not None and state["steady"] > 0:
+                    with self.clock("motion_search"):
+                        flow = steady_flow(self._last, hr)
+                    with self.clock("blend"):
+                        hr = steady_apply(self._last, hr, flow, state["steady"])
                 self._last = hr  # kept even while steady is 0, so turning it up blends with the true last frame
-                out.append((hr[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy())
+                with self.clock("convert"):
+                    out.append((hr[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).numpy())
         return out

@@ -147,7 +147,8 @@ def train_scale(args, scale: int) -> dict:
     if args.init is not None:
         cfg = SRConfig(**read_card(args.init)[f"x{scale}"]["config"])
     else:
-        cfg = SRConfig(width=args.width, latent_channels=args.latent_channels)
+        cfg = SRConfig(width=args.width, blocks=args.blocks, time_kernel=args.time_kernel,
+                       latent_channels=args.latent_channels, detail_channels=args.detail_channels)
     modules = new_modules(cfg, scale)
     enc, up, dec, refiner = (modules[k] for k in ("encoder", "upsampler", "decoder", "refiner"))
     if args.init is not None:
@@ -300,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="train only these stages (the others as --init left them), sharing the minutes")
     ap.add_argument("--width", type=int, default=SRConfig.width, help="new networks only")
     ap.add_argument("--latent-channels", type=int, default=SRConfig.latent_channels, help="new networks only")
+    ap.add_argument("--blocks", type=int, default=SRConfig.blocks, help="new networks only")
+    ap.add_argument("--time-kernel", type=int, default=SRConfig.time_kernel, help="new networks only")
+    ap.add_argument("--detail-channels", type=int, choices=(1, 3), default=SRConfig.detail_channels,
+                    help="new networks only: 1 adds detail to luma alone")
     ap.add_argument("--loss", choices=sorted(FRAME_LOSSES), default="log", help="how clips' errors combine")
     ap.add_argument("--temporal-weight", type=float, default=TEMPORAL_WEIGHT,
                     help="weight of the frame-to-frame difference error beside the frames' own (flicker)")
