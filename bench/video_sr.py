@@ -163,6 +163,13 @@ def main() -> None:
                     "upsampler and decoder too)")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
+    if "quality" not in skip:
+        from pipelines.video_sr.pictures import MissingPictures, require_pictures
+
+        try:
+            require_pictures()  # the held-out pictures include the wallpaper packages'
+        except MissingPictures as err:
+            raise SystemExit(f"bench/video_sr.py: {err} (or --skip quality)") from None
     torch.manual_seed(0)
     for scale, lr_size in ((4, (480, 270)), (2, (960, 540))):
         models = with_backend(load_video_sr(args.model, scale), Backend.parse(args.backend))
