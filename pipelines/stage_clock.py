@@ -28,6 +28,3 @@ class StageClock:
     def ms_per_frame(self, frames: int) -> dict[str, float]:
         """Each stage's milliseconds per frame, in the order stages first ran."""
         return {stage: 1000 * s / frames for stage, s in self.seconds.items()} if frames else {}
-
-    def reset(self) -> None:
-        self.seconds.clear()

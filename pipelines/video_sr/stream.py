@@ -35,8 +35,8 @@ from engine import InputError, Ring, StateStore, request_from_state
 
 from ..ring_streams import InOrder, depth_follows_steps
 from .checkpoint import VideoSRModels
-from .models import SRConfig, lookahead_frames
 from ..stage_clock import StageClock
+from .models import SRConfig, lookahead_frames
 from .motion import steady_apply, steady_clip, steady_flow
 from .quality import bicubic
 from .params import VIDEO_SR_PARAMS
