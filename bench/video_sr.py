@@ -3,8 +3,9 @@
 Everything runs through the streaming path (`StreamingSR`: upsampler with cached
 state, one refiner step in the ring, causal decoder), frame by frame.
 
-- quality, per scale: held-out clips made by the corpus generator from the sources
-  training never saw (two photos and FFmpeg's mandelbrot), degraded the same way:
+- quality, per scale and per kind of picture (photo, illustration, procedural): held-out
+  clips made by the corpus generator from the pictures training never saw
+  (data.HELD_OUT: six photos, three illustrations, FFmpeg's mandelbrot), degraded the same way:
   psnr_gain_db and ssim_gain over bicubic (measured side by side on the same frames),
   and flicker_ratio, the temporal warping error relative to bicubic's (below 1 is
   steadier);
@@ -33,7 +34,7 @@ import torch
 from common import ROOT, emit
 
 from pipelines.video_sr.checkpoint import load_video_sr
-from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo_motion
+from pipelines.video_sr.data import HELD_OUT, ClipSpec, make_clip, photo_motion, source_kind
 from pipelines.video_sr.pictures import load as picture
 from pipelines.video_sr.quality import bicubic, psnr, ssim, warping_error
 from pipelines.video_sr.stream import StreamingSR
@@ -55,11 +56,15 @@ print(stats.frames, hwm, time.perf_counter() - t0)
 """
 
 
-def held_out_clips(n: int, frames: int, size: int, scale: int):
-    """(HR, LR) uint8 clips of held-out sources, degraded as the corpus is."""
+KINDS = ("photo", "illustration", "procedural")  # reported apart: the goal is set on photos
+
+
+def held_out_clips(n: int, frames: int, size: int, scale: int, kind: str | None = None):
+    """(HR, LR) uint8 clips of held-out sources (of one kind, or all), degraded as the corpus is."""
     rng = np.random.default_rng(1234)
+    chosen = [s for s in HELD_OUT if kind is None or source_kind(s) == kind]
     for i in range(n):
-        spec = ClipSpec(source=HELD_OUT[i % len(HELD_OUT)], seed=int(rng.integers(2**31 - 1)), frames=frames,
+        spec = ClipSpec(source=chosen[i % len(chosen)], seed=int(rng.integers(2**31 - 1)), frames=frames,
                         size=size, blur=float(rng.uniform(0, 1.2)), noise=float(rng.uniform(0, 4)),
                         codec="h264" if i % 2 else "jpeg", quality=int(rng.integers(20, 33)) if i % 2 else
                         int(rng.integers(25, 80)))
@@ -72,9 +77,10 @@ def to_clip(frames) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2)[None].float() / 255.0
 
 
-def quality(models, args) -> dict:
+def quality(models, args, kind: str) -> dict:
     rows = []
-    for hr, lr in held_out_clips(args.clips, args.frames, args.size, models.scale):
+    n = args.clips if kind == "photo" else max(2, args.clips // 2)
+    for hr, lr in held_out_clips(n, args.frames, args.size, models.scale, kind):
         sr = StreamingSR(models)
         out = [f for frame in lr for f in sr.push(frame)] + sr.flush()
         truth, ours, base = to_clip(hr), to_clip(out), bicubic(to_clip(lr), models.scale)
@@ -82,13 +88,14 @@ def quality(models, args) -> dict:
                      warping_error(ours, truth), warping_error(base, truth)))
     m = np.array(rows).mean(axis=0)
     return {"psnr_db": m[0], "psnr_bicubic_db": m[1], "ssim": m[2], "ssim_bicubic": m[3],
-            "warp_error": m[4], "warp_error_bicubic": m[5]}
+            "warp_error": m[4], "warp_error_bicubic": m[5], "clips": n}
 
 
-def _timed_pushes(sr: StreamingSR, clip) -> tuple[list[float], list[int]]:
-    """Seconds each push took, and after each the frames pushed after the newest finished one."""
+def _timed_pushes(sr: StreamingSR, clip, first: int = 0) -> tuple[list[float], list[int]]:
+    """Seconds each push took, and after each the frames pushed after the newest finished one
+    (`first`: the frames the stream took before these)."""
     times, lag = [], []
-    for i, frame in enumerate(clip):
+    for i, frame in enumerate(clip, start=first):
         t = time.perf_counter()
         sr.push(frame)
         times.append(time.perf_counter() - t)
@@ -103,7 +110,10 @@ def speed(models, lr_size: tuple[int, int], frames: int) -> dict:
     off.store.set("steady", 0.0)
     steady_off, _ = _timed_pushes(off, clip)
     sr = StreamingSR(models)
-    times, lag = _timed_pushes(sr, clip)  # the first push includes the ring's allocation
+    times, lag = _timed_pushes(sr, clip[:1])  # the first push includes the ring's allocation
+    sr.clock.seconds.clear()  # the stages from the second frame on
+    more, more_lag = _timed_pushes(sr, clip[1:], first=1)
+    times, lag = times + more, lag + more_lag
     base = []
     for frame in clip[1:]:
         x = torch.from_numpy(frame).permute(2, 0, 1)[None, :, None].float() / 255.0
@@ -113,7 +123,7 @@ def speed(models, lr_size: tuple[int, int], frames: int) -> dict:
     assert sr.frames_out == len(clip)
     return {"fps": 1.0 / statistics.median(times[1:]), "fps_bicubic": 1.0 / statistics.median(base),
             "fps_steady_off": 1.0 / statistics.median(steady_off[1:]), "first_frame_ms": 1000 * times[0],
-            "lookahead_frames": max(lag)}
+            "lookahead_frames": max(lag), "stages_ms": sr.clock.ms_per_frame(len(clip) - 1)}
 
 
 def stages(models, lr_size: tuple[int, int], frames: int, work: Path) -> tuple[dict[str, float], float]:
@@ -175,15 +185,16 @@ def main() -> None:
         models = with_backend(load_video_sr(args.model, scale), Backend.parse(args.backend))
         tag = {"scale": scale, "steps": 1, "strength": models.sigma, "detail": models.detail,
                "steady": models.steady, "backend": args.backend}
-        if "quality" not in skip:
-            q = quality(models, args)
-            data = {"clips": args.clips, "frames": args.frames, "hr_size": args.size, "held_out": list(HELD_OUT)}
+        for kind in KINDS if "quality" not in skip else ():
+            q = quality(models, args, kind)
+            data = {"kind": kind, "clips": q["clips"], "frames": args.frames, "hr_size": args.size,
+                    "held_out": [s for s in HELD_OUT if source_kind(s) == kind]}
             emit("video_sr", "psnr_gain_db", q["psnr_db"] - q["psnr_bicubic_db"], "dB", baseline=q["psnr_bicubic_db"],
                  psnr_db=round(q["psnr_db"], 3), **tag, **data)
             emit("video_sr", "ssim_gain", q["ssim"] - q["ssim_bicubic"], "", baseline=q["ssim_bicubic"],
-                 ssim=round(q["ssim"], 4), **tag)
+                 ssim=round(q["ssim"], 4), kind=kind, **tag)
             emit("video_sr", "flicker_ratio", q["warp_error"] / q["warp_error_bicubic"], "",
-                 baseline=q["warp_error_bicubic"], warp_error=round(q["warp_error"], 5), **tag)
+                 baseline=q["warp_error_bicubic"], warp_error=round(q["warp_error"], 5), kind=kind, **tag)
         if "speed" not in skip:
             s = speed(models, lr_size, args.speed_frames)
             size = f"{lr_size[0]}x{lr_size[1]}->{lr_size[0] * scale}x{lr_size[1] * scale}"
@@ -191,6 +202,8 @@ def main() -> None:
                  fps_steady_off=round(s["fps_steady_off"], 3), size=size, **tag)
             emit("video_sr", "first_frame_ms", s["first_frame_ms"], "ms", size=size, **tag)
             emit("video_sr", "lookahead_frames", s["lookahead_frames"], "frames", size=size, **tag)
+            for stage, ms in s["stages_ms"].items():  # the stream alone, frames in memory
+                emit("video_sr", f"stream_stage_{stage}_ms", ms, "ms/frame", size=size, **tag)
         if "stages" not in skip:
             size = f"{lr_size[0]}x{lr_size[1]}->{lr_size[0] * scale}x{lr_size[1] * scale}"
             with tempfile.TemporaryDirectory() as work:

@@ -9,6 +9,8 @@ failed or interrupted write leaves nothing that looks finished.
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -167,6 +169,53 @@ class VideoWriter:
         except Exception:  # noqa: BLE001 - the file is being thrown away
             pass
         self._file.discard()
+
+
+class WriterThread:
+    """A VideoWriter fed from its own thread, so that encoding frame t overlaps the work on
+    frame t + 1 (PyAV releases the GIL while FFmpeg converts and encodes). At most `depth`
+    frames wait: a slower encoder holds the producer back instead of growing a queue. An
+    error in the thread is raised at the next write or at close; nothing is lost silently."""
+
+    def __init__(self, writer: VideoWriter, depth: int = 2):
+        self.writer = writer
+        self.path = writer.path
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="video-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after an error the rest is drained, not written
+                try:
+                    self.writer.write(*item)
+                except BaseException as err:  # noqa: BLE001 - handed to the producer's thread
+                    self._error = err
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, frame: np.ndarray, seconds: float) -> None:
+        self._raise()
+        self._queue.put((frame, seconds))
+
+    def close(self) -> Path:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+        return self.writer.close()
+
+    def abort(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self.writer.abort()
+
+    @property
+    def frames(self) -> int:
+        return self.writer.frames
 
 
 def _reason(err: Exception) -> str:

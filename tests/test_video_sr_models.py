@@ -33,7 +33,7 @@ def test_upsampler_and_decoder_stream_frame_by_frame_as_they_run_whole(scale):
     with torch.no_grad():
         z, _ = up(lr)
         hr, _ = dec(z)
-        assert z.shape == (1, C, 6, 16, 16) and hr.shape == (1, 3, 6, 64, 64)
+        assert z.shape == (1, C, 6, 16, 16) and hr.shape == (1, SRConfig().detail_channels, 6, 64, 64)
         assert hr.abs().mean() > 1e-3
         su = sd = None
         frames = []
@@ -42,7 +42,7 @@ def test_upsampler_and_decoder_stream_frame_by_frame_as_they_run_whole(scale):
             ht, sd = dec(zt, sd)
             frames.append(ht)
         assert torch.allclose(torch.cat(frames, dim=2), hr, atol=1e-5)
-        assert Encoder()(hr).shape == z.shape
+        assert Encoder()(torch.rand(1, 3, 6, 64, 64)).shape == z.shape
 
 
 def test_the_refiner_runs_in_the_ring_one_step_from_the_upsampled_latent():
@@ -111,7 +111,11 @@ def test_training_script_writes_weights_and_a_card(tmp_path):
     best_detail = max(metrics[f"psnr_sr_detail_{d:g}"] for d in train.EVAL_DETAILS)
     assert metrics["psnr_sr_steady_0"] == pytest.approx(best_detail)
     assert metrics["psnr_sr_detail_1"] == pytest.approx(metrics[f"psnr_sr_sigma_{again['sigma']:g}"])
-    assert metrics["psnr_sr"] == max(metrics[f"psnr_sr_steady_{s:g}"] for s in train.EVAL_STEADY)
+    # steady: the best PSNR among the blends within the flicker goal, else the steadiest
+    steady = {s: (metrics[f"psnr_sr_steady_{s:g}"], metrics[f"flicker_steady_{s:g}"]) for s in train.EVAL_STEADY}
+    enough = {s: p for s, (p, f) in steady.items() if f <= train.FLICKER_GOAL}
+    best = max(enough, key=enough.get) if enough else min(steady, key=lambda s: steady[s][1])
+    assert again["steady"] == best and metrics["psnr_sr"] == steady[best][0] and metrics["flicker_ratio"] == steady[best][1]
     assert metrics["flicker_ratio"] > 0
     assert again["command"] == card["x2"]["command"] and again["detail"] in train.EVAL_DETAILS
     assert again["steady"] in train.EVAL_STEADY

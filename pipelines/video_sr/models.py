@@ -27,14 +27,20 @@ LATENT_FACTOR = 4  # HR pixels per latent cell, each side
 
 @dataclass(frozen=True)
 class SRConfig:
-    width: int = 32
-    blocks: int = 2
-    time_kernel: int = 2  # frames each causal conv sees: this one and time_kernel - 1 before
-    latent_channels: int = 16  # a latent cell covers 4x4x3 = 48 HR values of detail
+    """The defaults are the shipped cascade's: the widest that runs at 10 frames/s at 1080p out
+    on two CPU cores (the README's stage table); cards record every field."""
+
+    width: int = 8
+    blocks: int = 1
+    time_kernel: int = 2  # frames each stem sees: this one and time_kernel - 1 before
+    # frames each residual block's convs see: 1 halves their work (and skips stacking frames),
+    # the stems still see time_kernel frames
+    block_time_kernel: int = 1
+    latent_channels: int = 8  # a latent cell covers 4x4 HR pixels
     # 3: the decoder adds detail to each of R, G and B; 1: to luma only, the same value on
     # all three (an equal change of R, G and B changes Y alone, leaving Cb and Cr as the
     # upscale made them): a third of the head's work and output
-    detail_channels: int = 3
+    detail_channels: int = 1
 
 
 class Encoder(nn.Module):
@@ -63,7 +69,7 @@ class CausalDecoder(nn.Module):
         super().__init__()
         w = cfg.width
         self.stem = CausalConv3d(cfg.latent_channels, w, 3, cfg.time_kernel)
-        self.blocks = CachedSequence(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
+        self.blocks = CachedSequence(CausalBlock(w, cfg.block_time_kernel) for _ in range(cfg.blocks))
         if cfg.detail_channels not in (1, 3):
             raise ValueError(f"detail_channels must be 1 (luma) or 3 (RGB), got {cfg.detail_channels}")
         self.channels = cfg.detail_channels
@@ -93,8 +99,9 @@ class LatentUpsampler(nn.Module):
         if scale not in (2, 4):
             raise ValueError(f"scale must be 2 or 4, got {scale}")
         w = cfg.width
+        self.scale = scale
         self.stem = CausalConv3d(3, w, 3, cfg.time_kernel, stride=4 // scale)
-        self.blocks = CachedSequence(CausalBlock(w, cfg.time_kernel) for _ in range(cfg.blocks))
+        self.blocks = CachedSequence(CausalBlock(w, cfg.block_time_kernel) for _ in range(cfg.blocks))
         self.head = CausalConv3d(w, cfg.latent_channels, 3, 1)
 
     def forward(self, lr: torch.Tensor, state: list | None = None) -> tuple[torch.Tensor, list]:
@@ -140,5 +147,5 @@ class SRDenoiser(nn.Module):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict[str, torch.Tensor]) -> torch.Tensor:
         """x (B, C, h, w), sigma (B,), cond["z_up"] (B, C, h, w) -> velocity (B, C, h, w)."""
         s = sigma.view(-1, 1, 1, 1).expand(-1, 1, *x.shape[-2:]).to(x.dtype)
-        h = self.inp(torch.cat([x, cond["z_up"], s], dim=1))
+        h = self.inp(torch.cat([x, cond["z_up"], s], dim=1).contiguous(memory_format=torch.channels_last))
         return self.out(F.silu(h + self.body(h)))

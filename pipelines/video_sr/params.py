@@ -8,8 +8,8 @@ from engine import CORE_PARAMS, Param, ParamType as T, Propagation as P
 VIDEO_SR_PARAMS = CORE_PARAMS.with_defaults(steps=1, depth=1, strength=0.1, shift=1.0).extend(
     Param("detail", T.FLOAT, 1.0, P.OUTPUT, 0.0, 2.0, "x",
           doc="scales the detail the decoder adds onto bicubic (0 is bicubic; a model card may start it elsewhere)"),
-    Param("steady", T.FLOAT, 0.0, P.OUTPUT, 0.0, 1.0, "",
-          doc="blends up to this much of the previous output frame, carried along the motion, into each new "
+    Param("steady", T.FLOAT, 0.0, P.REQUEST, 0.0, 1.0, "",
+          doc="blends up to this much of the previous input frame, carried along the motion, into each new "
               "one where the motion explains it: a steadier picture with less compression noise (0 is off; "
               "a model card may start it elsewhere)"),
 )

@@ -29,6 +29,15 @@ def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
     return up.reshape(b, t, c, h * scale, w * scale).transpose(1, 2).clamp(0, 1)
 
 
+def bicubic_u8(frames: torch.Tensor, scale: int) -> torch.Tensor:
+    """(N, 3, h, w) uint8 -> (N, 3, h*scale, w*scale) uint8, channels-last: torch's 8-bit bicubic
+    (2 ms against 40 in floats for 1080p out on 2 cores). It clamps between its two passes, so
+    at hard edges it can differ from `bicubic` by more than rounding; on natural frames by a
+    level or two."""
+    return F.interpolate(frames.contiguous(memory_format=torch.channels_last), scale_factor=scale, mode="bicubic",
+                         align_corners=False)
+
+
 def _frames(x: torch.Tensor) -> torch.Tensor:
     """(B, 3, T, H, W) -> (B*T, 3, H, W)."""
     return x.transpose(1, 2).flatten(0, 1)

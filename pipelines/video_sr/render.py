@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..video_io import VideoReader, VideoWriter
+from ..video_io import VideoReader, VideoWriter, WriterThread
 from .checkpoint import VideoSRModels
 from .stream import StreamingSR, default_state
 
@@ -31,7 +31,8 @@ def render_video_sr(models: VideoSRModels, source: Path | str, out: Path, params
                     progress: Progress | None = None, *, source_format: str | None = None,
                     max_frames: int | None = None) -> RenderStats:
     """Super-resolve every frame of `source` into `out`. The output keeps the input's
-    timestamps; it appears under its name only when complete."""
+    timestamps; it appears under its name only when complete. Encoding runs on its own
+    thread beside the SR (its stages' times overlap the others' in the stats)."""
     store = default_state(models)
     if params:
         store.update(params)  # validated by the registry: InputError names the parameter
@@ -39,13 +40,13 @@ def render_video_sr(models: VideoSRModels, source: Path | str, out: Path, params
     start = time.perf_counter()
     first = None
     times: collections.deque[float] = collections.deque()  # timestamps of frames still in flight
-    writer: VideoWriter | None = None
+    writer: WriterThread | None = None
 
     def emit(frames, rate) -> None:
         nonlocal first, writer
         for frame in frames:
             if writer is None:  # sized by the first output (HR = LR x scale: always even)
-                writer = VideoWriter(out, frame.shape[1], frame.shape[0], rate, clock=sr.clock)
+                writer = WriterThread(VideoWriter(out, frame.shape[1], frame.shape[0], rate, clock=sr.clock))
                 first = time.perf_counter() - start
             writer.write(frame, times.popleft())
 
