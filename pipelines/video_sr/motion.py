@@ -1,18 +1,19 @@
 """Block motion between frames, and the causal temporal blend it drives (`steady`).
 
 Compression error and noise change from frame to frame while the scene only moves.
-Blending each output frame with the previous output frame carried along the motion
-averages that error away over time (a recursive, motion-compensated filter) and
-steadies the picture, where the motion explains the new frame; where it does not
-(occlusions, new content, motion beyond the search's reach), the blend's weight falls
-to zero and the frame is left as it is. It only looks back: its state is one output
-frame, so memory stays flat and nothing waits for a later frame.
+Blending each frame with the previous (blended) frame carried along the motion averages
+that error away over time (a recursive, motion-compensated filter) and steadies the
+picture, where the motion explains the new frame; where it does not (occlusions, new
+content, motion beyond the search's reach), the blend's weight falls to zero and the
+frame is left as it is. It only looks back: its state is one frame, so memory stays flat
+and nothing waits for a later frame. The stream blends its LR input (`steady_input`);
+the general functions take any frame size, block and search scale.
 
-Motion is a shift per 8x8 block, found by exhaustive search over integer shifts of luma
-at half resolution (sum of absolute differences, the matcher the flicker measure in
-quality.py uses too), refined to a fraction of a pixel by a parabola through the costs,
-and interpolated between block centres: scenes move by fractions of a pixel, and a frame
-carried by the nearest whole pixel blurs what the blend averages.
+Motion is a shift per block, found by exhaustive search over integer shifts of luma
+(sum of absolute differences, the matcher the flicker measure in quality.py uses too),
+refined to a fraction of a pixel by a parabola through the costs, and interpolated
+between block centres: scenes move by fractions of a pixel, and a frame carried by the
+nearest whole pixel blurs what the blend averages.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import functools
 import torch
 import torch.nn.functional as F
 
+# The defaults, for a blend at the output (the stream's before it moved to the input): 8x8
+# blocks searched on luma at half resolution, a third of the time of a full-resolution
+# search at 1080p and as good on the held-out clips then (+0.237 dB against +0.240 at 2x,
+# +0.262 against +0.246 at 4x).
 BLOCK = 8  # pixels per side of a motion block
-# The search runs on luma at half resolution: a third of the time at 1080p, and as good on
-# the held-out clips (+0.237 dB against +0.240 at 2x, +0.262 against +0.246 at 4x).
 SEARCH_SCALE = 2
 RADIUS = 2  # search pixels each way, so the search reaches REACH frame pixels: faster motion is left unblended
 REACH = RADIUS * SEARCH_SCALE
@@ -166,9 +169,10 @@ def steady_clip(clip: torch.Tensor, steady: float, **kw) -> torch.Tensor:
 # the compression error lives there, and a frame there has 1 / scale^2 of the output's pixels
 # (at 1080p out the blend at the output took 130 ms a frame; here it takes a few). Motion is
 # searched on the latent grid (HR / 4) in 4x4 blocks (16 output pixels), RADIUS each way (8
-# output pixels a frame). Measured on the corpus's held-out clips with the models shipped
-# then (+dB over bicubic, flicker ratio): at the output +0.43 / 0.67 (4x), +0.65 / 0.71 (2x);
-# at the input, tolerance 0.03, +0.40 / 0.72 (4x), +0.54 / 0.70 (2x).
+# output pixels a frame). Measured on bench/video_sr.py's 12 held-out clips with the width-32
+# models shipped then (+dB over bicubic, flicker ratio): at the output +0.43 / 0.67 (4x),
+# +0.65 / 0.71 (2x); at the input, steady 0.75 and tolerance 0.03, +0.40 / 0.72 (4x),
+# +0.54 / 0.70 (2x) (tolerance 0.05: +0.38 / 0.67 and +0.38 / 0.66).
 INPUT_TOLERANCE = 0.03
 
 
