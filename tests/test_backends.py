@@ -57,7 +57,8 @@ def test_export_parity_across_the_profile(specs, name, tmp_path):
         assert len(got) == len(ref) == len(spec.outputs)
         for r, g in zip(ref, got):
             assert g.shape == r.shape
-            assert float((g - r).abs().max()) <= TOL * max(1.0, float(r.abs().max())), (name, sizes)
+            if r.numel():  # a layer that sees one frame keeps an empty state: its shape is the check
+                assert float((g - r).abs().max()) <= TOL * max(1.0, float(r.abs().max())), (name, sizes)
 
 
 def test_stateful_export_streams_like_torch(specs, tmp_path):

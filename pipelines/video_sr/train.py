@@ -197,7 +197,8 @@ def train_scale(args, scale: int) -> dict:
     def encoder_loss():
         x, low = batch(hr, lr, args.batch, args.frames, rng)
         r = x - bicubic(low, scale)
-        return F.mse_loss(dec(enc(r))[0], r)
+        # luma detail (one channel) goes onto R, G and B alike, as the stream adds it
+        return F.mse_loss(dec(enc(r))[0].expand_as(r), r)
 
     def refiner_loss():
         x, low = batch(hr, lr, args.batch, args.frames, rng)
