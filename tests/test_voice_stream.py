@@ -28,6 +28,21 @@ def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
     return (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
 
 
+def spoken(seed: int = 0) -> np.ndarray:
+    """Real synthesised speech (espeak-ng, a corpus speaker), 16 kHz, about 2-4 s: what a
+    reference must be (a sine sweep like speech_like is not speech to the detector)."""
+    from pipelines.voice.data import render, sentences, speakers
+
+    return render(speakers(4, seed)[seed % 4], " ".join(sentences(2, seed)))
+
+
+def music_like(seconds: float) -> np.ndarray:
+    """A chord with harmonics, pulsing twice a second: periodic like a vowel, and no speech."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    x = sum(0.12 * np.sin(2 * np.pi * f * k * t) / k for f in (220, 277.18, 329.63) for k in (1, 2, 3))
+    return (x * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))).astype(np.float32)
+
+
 def offline(models, audio: np.ndarray, warm_frames: int) -> np.ndarray:
     """The codec alone over [silence | audio], as the stream sees it."""
     pad = np.zeros(-audio.size % HOP, np.float32)
@@ -105,17 +120,24 @@ def test_stream_and_offline_conversion_agree_away_from_chunk_borders(models):
     assert err < 0.05, err
 
 
-def test_a_reference_must_be_long_enough_and_voiced(models):
+def test_a_reference_must_be_long_enough_and_speech(models):
     from pipelines.voice.models import SpeakerEncoder, VoiceConfig
     from pipelines.voice.reference import ReferenceError, speaker_embedding
+    from pipelines.voice.vad import speech_seconds
 
     encoder = SpeakerEncoder(VoiceConfig(latent=8, width=16, speaker=8)).eval()
-    emb = speaker_embedding(models, encoder, speech_like(2.0))
+    speech = spoken()
+    assert speech_seconds(speech) > 0.6 * speech.size / 16000  # most of a sentence is heard as speech
+    emb = speaker_embedding(models, encoder, speech)
     assert emb.shape == (8,) and abs(float(emb.norm()) - 1) < 1e-5
     noise = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.2
-    for bad, needle in ((speech_like(0.8), "too short"), (np.zeros(32000, np.float32), "voiced"), (noise, "voiced")):
-        with pytest.raises(ReferenceError, match=needle):
+    # music, noise and silence are each refused in one line saying how much speech was found;
+    # a chord is periodic like a vowel, which the earlier periodicity check took for a voice
+    for bad, needle in ((speech[:12800], "too short"), (np.zeros(32000, np.float32), "only 0.00 s of speech found"),
+                        (noise, "only 0.00 s of speech found"), (music_like(4.0), r"only 0\.\d\d s of speech found")):
+        with pytest.raises(ReferenceError, match=needle) as err:
             speaker_embedding(models, encoder, bad)
+        assert "\n" not in str(err.value)
 
 
 def test_cli_renders_a_voice_file_and_refuses_bad_input_in_one_line(tiny_voice, tmp_path):
@@ -125,14 +147,20 @@ def test_cli_renders_a_voice_file_and_refuses_bad_input_in_one_line(tiny_voice, 
     from pipelines.audio_io import read_audio, write_audio
 
     write_audio(tmp_path / "src.wav", speech_like(1.0), 16000)
-    write_audio(tmp_path / "ref.flac", speech_like(2.0, seed=5), 16000)
+    write_audio(tmp_path / "ref.flac", spoken(1), 16000)
     base = [sys.executable, "-m", "demon.cli", "render", "voice", "--model", str(tiny_voice)]
     ok = subprocess.run(base + [str(tmp_path / "src.wav"), "--target", str(tmp_path / "ref.flac"),
                                 "--out", str(tmp_path / "out.wav")], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert read_audio(tmp_path / "out.wav", 16000).size == 16000
     write_audio(tmp_path / "short.wav", speech_like(0.5), 16000)
-    for argv, needle in (([str(tmp_path / "src.wav"), "--target", str(tmp_path / "short.wav")], "too short"),
+    write_audio(tmp_path / "music.wav", music_like(4.0), 16000)  # the case periodicity let through
+    write_audio(tmp_path / "noise.wav", np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 0.2, 16000)
+    write_audio(tmp_path / "silence.wav", np.zeros(48000, np.float32), 16000)
+    refused = [([str(tmp_path / "src.wav"), "--target", str(tmp_path / f"{name}.wav")], "s of speech found")
+               for name in ("music", "noise", "silence")]
+    for argv, needle in (*refused,
+                         ([str(tmp_path / "src.wav"), "--target", str(tmp_path / "short.wav")], "too short"),
                          ([str(tmp_path / "nope.wav"), "--target", str(tmp_path / "ref.flac")], "not a readable file"),
                          ([str(tmp_path / "src.wav"), "--target", str(tmp_path / "ref.flac"), "--chunk-ms", "5"],
                           "--chunk-ms: 5 is outside")):
@@ -175,7 +203,7 @@ def test_cli_live_voice_runs_without_a_sound_card_and_writes_its_counters(tiny_v
     from pipelines.audio_io import write_audio
 
     write_audio(tmp_path / "mic.wav", speech_like(1.0), 16000)
-    write_audio(tmp_path / "ref.wav", speech_like(2.0, seed=5), 16000)
+    write_audio(tmp_path / "ref.wav", spoken(1), 16000)
     proc = subprocess.run([sys.executable, "-m", "demon.cli", "live", "voice", "--target", str(tmp_path / "ref.wav"),
                            "--model", str(tiny_voice), "--null-audio", str(tmp_path / "mic.wav"), "--osc-port", "-1",
                            "--counters-out", str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)
