@@ -19,6 +19,7 @@ nearest whole pixel blurs what the blend averages.
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -156,13 +157,19 @@ def steady_blend(prev: torch.Tensor, cur: torch.Tensor, steady: float, tolerance
     return steady_apply(prev, cur, steady_flow(prev, cur, block, radius, search_scale), steady, tolerance, block)
 
 
-def steady_clip(clip: torch.Tensor, steady: float, **kw) -> torch.Tensor:
-    """The blend run over a whole clip (B, 3, T, H, W), each frame against the previous
-    blended one: the offline reference the stream matches frame for frame."""
+def _recursive(clip: torch.Tensor, blend: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """`blend(previous out, frame)` over a whole clip (B, 3, T, H, W), each frame against the
+    previous blended one, as a stream runs it frame by frame."""
     out = [clip[:, :, 0]]
     for t in range(1, clip.shape[2]):
-        out.append(steady_blend(out[-1], clip[:, :, t], steady, **kw))
+        out.append(blend(out[-1], clip[:, :, t]))
     return torch.stack(out, dim=2)
+
+
+def steady_clip(clip: torch.Tensor, steady: float, **kw) -> torch.Tensor:
+    """The blend run over a whole clip (B, 3, T, H, W): the offline reference of a blend
+    frame by frame."""
+    return _recursive(clip, lambda prev, cur: steady_blend(prev, cur, steady, **kw))
 
 
 # The stream steadies its low-resolution input, before the networks and the upscale see it:
@@ -188,7 +195,4 @@ def steady_input(prev: torch.Tensor, cur: torch.Tensor, steady: float, scale: in
 def steady_input_clip(clip: torch.Tensor, steady: float, scale: int) -> torch.Tensor:
     """steady_input over a whole LR clip (B, 3, T, h, w), each frame against the previous
     steadied one: the offline reference the stream matches."""
-    out = [clip[:, :, 0]]
-    for t in range(1, clip.shape[2]):
-        out.append(steady_input(out[-1], clip[:, :, t], steady, scale) if steady > 0 else clip[:, :, t])
-    return torch.stack(out, dim=2)
+    return _recursive(clip, lambda prev, cur: steady_input(prev, cur, steady, scale) if steady > 0 else cur)
