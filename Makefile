@@ -40,12 +40,16 @@ video-sr-data: setup
 	$(PY) -m pipelines.video_sr.data --out data/video_sr --clips 1200 --frames 12 --size 128 --seed 0
 
 voice-data: setup
-	$(PY) -m pipelines.voice.data --out data/voice --speakers 24 --sentences 150 --seed 0
+	$(PY) -m pipelines.voice.data --out data/voice --speakers 20 --human-variants 4 --sentences 100 --seed 0
 
-voice-codec: setup
-	$(PY) -m pipelines.voice.train_codec --data data/voice --out models/voice --minutes 40
+# the corpus once (about 6 min): the voice models train on it
+data/voice/metadata.jsonl:
+	$(MAKE) voice-data
 
-# The voice models (about 75 min on 2 cores): the codec, then the converter on its latents.
+voice-codec: setup data/voice/metadata.jsonl
+	$(PY) -m pipelines.voice.train_codec --data data/voice --out models/voice --minutes 50
+
+# The voice models (about 90 min on 2 cores): the corpus if missing, the codec, then the converter on its latents.
 voice-models: voice-codec
 	$(PY) -m pipelines.voice.train --data data/voice --models models/voice --minutes 35
 

@@ -11,9 +11,10 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # (sounddevice) and PulseAudio (the null sink the audio tests play into); ALSA's
 # sequencer library for rtmidi's virtual MIDI ports; libasound2-plugins routes PortAudio
 # (ALSA) to PulseAudio; Chromium is the browser the web page's tests drive (Playwright);
-# espeak-ng speaks the voice corpus.
+# espeak-ng, flite and Festival (with its kal, ked and us-slt-hts English voices) speak the
+# voice corpus.
 APT_PACKAGES=(fluidsynth fluid-soundfont-gm libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils libasound2
-              chromium espeak-ng)
+              chromium espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 # --video-sr-corpus: the wallpaper packages whose photographs and illustrations the video SR
 # corpus pans over (about 190 MB; only `make video-sr-data` needs them, so not by default)
 if [[ ${1:-} == --video-sr-corpus ]]; then

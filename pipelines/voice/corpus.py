@@ -31,5 +31,8 @@ def audio(root: Path, row: Row) -> np.ndarray:
 
 
 # how the cards name the corpus
-CORPUS = ("espeak-ng speakers from `python -m pipelines.voice.data --speakers 24 --sentences 150` (seed 0), "
-          "16 kHz; every fifth speaker and sentence held out")
+CORPUS = ("`python -m pipelines.voice.data --speakers 20 --human-variants 4 --sentences 100` (seed 0), 16 kHz: "
+          "20 espeak-ng formant voices, and 4 speakers each of 7 voices made from recordings of people (flite's "
+          "kal16, awb, rms and slt; Festival's kal and ked diphones and us-slt-hts), each variant with its own rate, "
+          "vocal-tract and pitch factor; held out: every fifth espeak-ng speaker, the rms and ked voices whole, and "
+          "every fifth sentence")
