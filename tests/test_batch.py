@@ -18,7 +18,7 @@ import torch
 from demon.cli import main
 from pipelines.audio_io import read_audio, write_audio
 from pipelines.video_io import VideoReader
-from test_voice_stream import speech_like, spoken
+from test_voice_stream import spoken
 
 SOURCE = "testsrc=size=32x24:rate=25:duration={seconds}"
 
@@ -54,7 +54,7 @@ def manifest(out: Path) -> list[dict]:
 def jobs(tiny_models, tiny_video_sr, tiny_voice, tmp_path_factory):
     """Eight mixed jobs and one whose source cannot be read, in a jobs file."""
     root = tmp_path_factory.mktemp("batch")
-    write_audio(root / "line.wav", speech_like(1.0), 16_000)
+    write_audio(root / "line.wav", spoken(2), 16_000)  # speech: the stream's speech gate lets it through
     write_audio(root / "actor.wav", spoken(1), 16_000)
     (root / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
     entries = [

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from engine import StateStore
 from pipelines.voice.codec import HOP, CodecConfig, VoiceCodec
 from pipelines.voice.models import Converter, VoiceConfig
 from pipelines.voice.checkpoint import VoiceModels
+from pipelines.voice.params import VOICE_PARAMS
 from pipelines.voice.stream import StreamingVC
 
 
@@ -60,7 +62,7 @@ def run(vc: StreamingVC, audio: np.ndarray, block: int = 256) -> np.ndarray:
 def test_near_zero_strength_streams_back_the_codec_with_the_crossfade_as_the_only_delay(models):
     audio = speech_like(0.613)  # not a whole number of chunks: the end is padded, then trimmed
     vc = StreamingVC(models, torch.ones(8), watchdog=False)
-    vc.store.update({"strength": 0.01, "chunk_ms": 40, "overlap_ms": 10, "vad_db": -100.0})
+    vc.store.update({"strength": 0.01, "chunk_ms": 40, "overlap_ms": 10, "vad_db": -100.0, "speech_threshold": 0.0})
     out = run(vc, audio)
     xf = HOP  # one frame held back
     assert out.size == audio.size + xf  # every input sample comes out once, delayed by the crossfade
@@ -75,7 +77,7 @@ def test_near_zero_strength_streams_back_the_codec_with_the_crossfade_as_the_onl
 def test_live_size_and_step_changes_keep_every_chunk_in_order(models):
     audio = speech_like(1.0, seed=1)
     vc = StreamingVC(models, torch.ones(8), watchdog=False)
-    vc.store.update({"vad_db": -100.0, "steps": 3})
+    vc.store.update({"vad_db": -100.0, "speech_threshold": 0.0, "steps": 3})
     out = [vc.push(audio[:4000])]
     assert vc.counters.rings == 1 and vc.rings.occupied == 2
     vc.store.update({"chunk_ms": 60, "context_ms": 40, "overlap_ms": 20, "steps": 1})
@@ -96,13 +98,30 @@ def test_quiet_and_broken_chunks_pass_as_silence_and_the_stream_goes_on(models):
     bad = speech_like(0.08)
     bad[100] = np.nan
     assert np.isfinite(vc.push(bad)).all() and vc.counters.nonfinite_input == 1
-    loud = vc.push(speech_like(0.4))
+    loud = vc.push(spoken(0)[:8000])
     assert np.abs(loud).max() > 0 and np.isfinite(loud).all()
+
+
+def test_the_speech_gate_silences_music_passes_speech_and_turns_off_at_zero(models):
+    """Silero's detector gates chunks with no speech, however loud; at speech_threshold 0 the
+    level gate alone decides (a singer's setting). Its compute is reported apart."""
+    music = music_like(2.0)
+    vc = StreamingVC(models, torch.ones(8), watchdog=False)
+    out = run(vc, music)
+    assert vc.counters.no_speech >= 0.95 * vc.counters.chunks and np.abs(out).max() < 1e-6
+    speech = spoken(1)
+    vc = StreamingVC(models, torch.ones(8), watchdog=False)
+    out = run(vc, speech)
+    assert vc.counters.no_speech <= 0.3 * vc.counters.chunks and np.abs(out).max() > 0.01
+    assert 0 < vc.latency()["vad_compute_ms"] < vc.latency()["compute_ms"]
+    vc = StreamingVC(models, torch.ones(8), StateStore(VOICE_PARAMS, {"speech_threshold": 0.0}), watchdog=False)
+    out = run(vc, music)
+    assert vc.counters.no_speech == 0 and np.abs(out).max() > 0.01
 
 
 def test_the_watchdog_grows_the_chunk_when_compute_falls_behind(models):
     vc = StreamingVC(models, torch.ones(8))
-    vc.store.update({"vad_db": -100.0, "chunk_ms": 20})
+    vc.store.update({"vad_db": -100.0, "speech_threshold": 0.0, "chunk_ms": 20})
     slow = vc.denoiser.denoise
     vc.denoiser.denoise = lambda *a: (time.sleep(0.03), slow(*a))[1]  # 30 ms of work per 20 ms chunk
     run(vc, speech_like(0.6))
@@ -113,7 +132,7 @@ def test_stream_and_offline_conversion_agree_away_from_chunk_borders(models):
     from pipelines.voice.render import convert_offline, convert_stream
 
     audio = speech_like(0.5, seed=3)
-    params = {"strength": 0.01, "vad_db": -100.0}
+    params = {"strength": 0.01, "vad_db": -100.0, "speech_threshold": 0.0}
     streamed, whole = convert_stream(models, torch.ones(8), audio, params), convert_offline(models, torch.ones(8), audio, params)
     assert streamed.size == whole.size == audio.size
     err = np.sqrt(np.mean((streamed - whole) ** 2)) / np.sqrt(np.mean(whole**2))
@@ -177,7 +196,7 @@ def test_live_voice_runs_a_clock_paced_duplex_and_reports_its_latency(models):
     from pipelines.audio_duplex import DuplexConfig, NullDuplex
 
     duplex = NullDuplex(DuplexConfig(16000, blocksize=160), speech_like(1.0))
-    rig = voice_rig(models, torch.ones(8), duplex, initial={"vad_db": -100.0})
+    rig = voice_rig(models, torch.ones(8), duplex, initial={"vad_db": -100.0, "speech_threshold": 0.0})
     live = rig.engine
     stop = threading.Event()
     thread = threading.Thread(target=live.run, args=(stop,))
@@ -216,6 +235,6 @@ def test_gain_scales_every_output_sample_once_crossfades_included(models):
     from pipelines.voice.render import convert_stream
 
     audio = speech_like(0.4, seed=7)
-    full = convert_stream(models, torch.ones(8), audio, {"vad_db": -100.0, "gain": 1.0})
-    half = convert_stream(models, torch.ones(8), audio, {"vad_db": -100.0, "gain": 0.5})
+    full = convert_stream(models, torch.ones(8), audio, {"vad_db": -100.0, "speech_threshold": 0.0, "gain": 1.0})
+    half = convert_stream(models, torch.ones(8), audio, {"vad_db": -100.0, "speech_threshold": 0.0, "gain": 0.5})
     assert np.allclose(half, 0.5 * full, atol=1e-6)

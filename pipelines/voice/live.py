@@ -62,7 +62,8 @@ class LiveVoice:
         counters = asdict(self.vc.counters)
         counters.update(
             latency_ms=round(latency["latency_ms"], 1), algorithmic_ms=latency["algorithmic_ms"],
-            compute_ms=round(latency["compute_ms"], 2), device_ms=round(1000 * (device_in + device_out), 1),
+            compute_ms=round(latency["compute_ms"], 2), vad_compute_ms=round(latency["vad_compute_ms"], 3),
+            device_ms=round(1000 * (device_in + device_out), 1),
             chunk_ms=latency["chunk_ms"], samples_in=self.samples_in, samples_out=self.samples_out,
             input_overflows=self.duplex.overflows, device_flags=self.duplex.underflows,
             device_rate=self.duplex.device_rate,  # differs from 16 kHz where the devices' default was taken
@@ -76,5 +77,5 @@ class LiveVoice:
     def status_line(self) -> str:
         c = self.live_counters()
         return (f"latency {c['latency_ms']} ms (+ device {c['device_ms']} ms) | chunk {c['chunk_ms']} ms | "
-                f"chunks {c['chunks']} gated {c['gated']} | overflows {c['input_overflows']} "
+                f"chunks {c['chunks']} gated {c['gated']} (no speech {c['no_speech']}) | overflows {c['input_overflows']} "
                 f"starved {c['output_starved']} | watchdog {c['watchdog_grows']}")

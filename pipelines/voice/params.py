@@ -13,5 +13,8 @@ VOICE_PARAMS = CORE_PARAMS.with_defaults(steps=1, depth=1, strength=0.5, shift=1
           doc="overlap of consecutive chunks, crossfaded (adds to the latency; at most context_ms)"),
     Param("vad_db", T.FLOAT, -50.0, P.OUTPUT, -100.0, 0.0, "dBFS",
           doc="chunks quieter than this are gated to silence without conversion"),
+    Param("speech_threshold", T.FLOAT, 0.5, P.OUTPUT, 0.0, 1.0, "",
+          doc="chunks with no 32 ms window at or above this speech probability (Silero VAD) in the last "
+              "200 ms are gated to silence; 0 turns the detector off (the level gate alone, e.g. for singing)"),
     Param("gain", T.FLOAT, 1.0, P.OUTPUT, 0.0, 2.0, "x", doc="output gain"),
 )

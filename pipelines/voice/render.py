@@ -22,7 +22,7 @@ from .codec import HOP, SAMPLE_RATE
 from .models import SpeakerEncoder
 from .params import VOICE_PARAMS
 from .reference import speaker_embedding
-from .stream import StreamingVC
+from .stream import WARM_FRAMES, StreamingVC
 
 BLOCK = 512  # samples per push, as a sound card would deliver them
 
@@ -41,19 +41,21 @@ def convert_stream(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarray
 
 def convert_offline(models: VoiceModels, speaker: torch.Tensor, audio: np.ndarray,
                     params: Mapping[str, Any] | None = None) -> np.ndarray:
-    """The whole utterance as one window through the same converter, schedule and solver."""
+    """The whole utterance as one window through the same converter, schedule and solver, after
+    the silence the stream starts with (the codec's state is that of silence, as the stream's)."""
     state = StateStore(VOICE_PARAMS, params).snapshot
     n = -(-audio.size // HOP) * HOP
-    x = torch.from_numpy(np.pad(audio, (0, n - audio.size)).astype(np.float32))[None, None]
+    warm = WARM_FRAMES * HOP
+    x = torch.from_numpy(np.pad(audio, (warm, n - audio.size)).astype(np.float32))[None, None]
     with torch.inference_mode():
         z, _ = models.codec.encoder(x)
-        z = models.normalize(z[0])
+        silence, z = z[..., :WARM_FRAMES], models.normalize(z[0, :, WARM_FRAMES:])
     request = request_from_state(state, cond={"speaker": speaker}, source=z)
     done = run_alone(models.denoiser, request, tuple(z.shape), depth=1, state=state, frame_dim=1,
                      null_cond={"speaker": torch.zeros_like(speaker)})
     with torch.inference_mode():
-        y, _ = models.codec.decoder(models.denormalize(done.latent)[None])
-    return y.reshape(-1).numpy()[: audio.size] * state["gain"]
+        y, _ = models.codec.decoder(torch.cat([silence, models.denormalize(done.latent)[None]], dim=-1))
+    return y.reshape(-1).numpy()[warm : warm + audio.size] * state["gain"]
 
 
 def render_voice(models: VoiceModels, encoder: SpeakerEncoder, source: Path, target: Path, out: Path,

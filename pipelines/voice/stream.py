@@ -14,8 +14,12 @@ dropped, and is then retired.
 
 Latency (`latency()`), device excluded: the chunk (its last sample must arrive), plus
 the crossfade held back, plus the compute of a chunk; the look-ahead is 0 (the
-converter sees the chunk and the context before it, never audio after it). Quiet
-chunks (below `vad_db`) skip the ring and come out as silence. A watchdog grows the
+converter sees the chunk and the context before it, never audio after it). Chunks that
+are quiet (below `vad_db`) or hold no speech skip the ring and come out as silence:
+Silero's detector (vad.py) reads the input as it arrives, in 32 ms windows, and a chunk
+passes while a window of the last HANGOVER_MS reached `speech_threshold`. The detector
+never waits for audio (a chunk is judged on the windows complete when it is cut), so it
+adds no algorithmic latency; its compute is part of the chunk's and reported apart. A watchdog grows the
 chunk by a frame when the recent compute exceeds 80% of a chunk's duration.
 """
 
@@ -36,15 +40,21 @@ from ..timings import quantile
 from .checkpoint import VoiceModels
 from .codec import HOP, LOOKAHEAD_SAMPLES, SAMPLE_RATE
 from .params import VOICE_PARAMS
+from .vad import WINDOW, SpeechDetector
 
 FRAME_MS = 1000 * HOP // SAMPLE_RATE  # 10 ms
 WATCHDOG_SHARE = 0.8  # compute above this share of the chunk's duration grows the chunk
+# the stream starts after this much silence (the longest context), so its first chunks see
+# the codec's state of silence, not of zeros inside the network
+WARM_FRAMES = int(VOICE_PARAMS["context_ms"].maximum) // FRAME_MS
+HANGOVER_MS = 200  # the speech gate stays open this long after the last speech window: word ends, short pauses
 
 
 @dataclass
 class VoiceCounters:
     chunks: int = 0
-    gated: int = 0  # quiet chunks passed as silence
+    gated: int = 0  # chunks passed as silence: quiet, or no speech
+    no_speech: int = 0  # of those, the ones the speech detector closed
     nonfinite_input: int = 0  # chunks whose samples held NaN/inf, replaced by silence
     watchdog_grows: int = 0
     rings: int = 0
@@ -69,16 +79,19 @@ class StreamingVC:
         self.counters = VoiceCounters()
         self.watchdog = watchdog  # off for offline renders, where falling behind costs nothing
         self.compute_s: collections.deque[float] = collections.deque(maxlen=64)
+        self.vad_s: collections.deque[float] = collections.deque(maxlen=64)  # the detector's share of compute_s
+        self.vad = SpeechDetector()
+        # speech probabilities of the windows of the last HANGOVER_MS
+        self._speech = collections.deque(maxlen=max(1, HANGOVER_MS * SAMPLE_RATE // (1000 * WINDOW)))
         self.rings = RingSet(self._new_ring)  # by window shape; an old one drains after a resize
         self._inbox = np.zeros(0, np.float32)
-        max_context = int(VOICE_PARAMS["context_ms"].maximum) // FRAME_MS
-        self._source = collections.deque(maxlen=max_context)  # recent normalised source frames (C,)
+        self._source = collections.deque(maxlen=WARM_FRAMES)  # recent normalised source frames (C,)
         self._order: InOrder[tuple[_Cut, bool], torch.Tensor] = InOrder()  # chunks: (geometry, gated) -> window
         self._enc_state = None
         self._dec_state = None  # decoder state at the start of the held-back tail
         self._tail = np.zeros(0, np.float32)  # decoded samples held back for the next crossfade
         self._held = 0  # frames of tail the last cut will hold back
-        self._warm_up(max_context)
+        self._warm_up(WARM_FRAMES)
 
     # ---- the stream ----------------------------------------------------------------------
 
@@ -121,9 +134,11 @@ class StreamingVC:
         cut = self._geometry()
         compute = 1000 * float(np.median(self.compute_s)) if self.compute_s else 0.0
         algorithmic = (cut.chunk + cut.crossfade) * FRAME_MS
+        vad = 1000 * float(np.median(self.vad_s)) if self.vad_s else 0.0
         return {"chunk_ms": cut.chunk * FRAME_MS, "overlap_ms": cut.crossfade * FRAME_MS,
                 "lookahead_ms": 1000 * LOOKAHEAD_SAMPLES / SAMPLE_RATE,
-                "algorithmic_ms": float(algorithmic), "compute_ms": compute, "latency_ms": algorithmic + compute}
+                "algorithmic_ms": float(algorithmic), "compute_ms": compute, "vad_compute_ms": vad,
+                "latency_ms": algorithmic + compute}
 
     # ---- internals ---------------------------------------------------------------------
 
@@ -145,12 +160,23 @@ class StreamingVC:
         self._tail = np.zeros(xf * HOP, np.float32)
         self._delay = self._tail.size
 
+    def _speech_gate(self, chunk: np.ndarray) -> bool:
+        """True where the chunk is to be gated for holding no speech (the detector reads it either way,
+        so that its state follows the input when it is turned back on)."""
+        t0 = time.perf_counter()
+        self._speech.extend(self.vad.push(chunk))
+        self.vad_s.append(time.perf_counter() - t0)
+        threshold = self.store.snapshot["speech_threshold"]
+        return threshold > 0 and not any(p >= threshold for p in self._speech)
+
     def _cut(self, chunk: np.ndarray, cut: _Cut) -> None:
         if not np.isfinite(chunk).all():
             self.counters.nonfinite_input += 1
             chunk = np.zeros_like(chunk)
         rms = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2)))
-        gated = 20 * np.log10(rms + 1e-12) < self.store.snapshot["vad_db"]
+        no_speech = self._speech_gate(chunk)
+        gated = no_speech or 20 * np.log10(rms + 1e-12) < self.store.snapshot["vad_db"]
+        self.counters.no_speech += no_speech
         with torch.inference_mode():
             z, self._enc_state = self.models.encode(torch.from_numpy(chunk)[None, None], self._enc_state)
         frames = self.models.normalize(z[0])  # (C, N)
