@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .mel import mel_filters
+
 FFT_SIZES = (256, 512, 1024, 2048)
 
 
@@ -24,6 +26,27 @@ def mrstft_loss(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, 
         mag = (torch.log(p + floor) - torch.log(t + floor)).abs().mean()
         total = total + sc + mag
     return total / len(fft_sizes)
+
+
+def mel_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int,
+             resolutions: tuple[tuple[int, int, int], ...] = ((400, 160, 40), (1024, 256, 80)),
+             floor: float = 1e-5) -> torch.Tensor:
+    """Mean |log mel amplitude difference| over (n_fft, hop, mels) resolutions.
+
+    The first resolution is the one mel-cepstral distortion is measured in (25 ms windows,
+    40 bands), so the loss aims at what MCD and a speaker classifier read; the floor is
+    the one the voice measures put under a band's amplitude (1e-5), so bands that are near
+    silent in the target count only down to there.
+    """
+    total = pred.new_zeros(())
+    for n_fft, hop, n_mels in resolutions:
+        fb = torch.from_numpy(mel_filters(sample_rate, n_fft, n_mels)).to(pred.dtype)
+        window = torch.hann_window(n_fft, dtype=pred.dtype)
+        p, t = (torch.stft(a.flatten(0, -2), n_fft, hop, window=window, return_complex=True).abs().pow(2)
+                for a in (pred, target))
+        lp, lt = (0.5 * torch.log(torch.einsum("mf,bft->bmt", fb, s) + floor**2) for s in (p, t))
+        total = total + (lp - lt).abs().mean()
+    return total / len(resolutions)
 
 
 def _pitch_class_matrix(n_fft: int, sample_rate: int, lo: float = 60.0, hi: float = 2000.0) -> torch.Tensor:

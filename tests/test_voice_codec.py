@@ -44,7 +44,7 @@ def test_training_script_writes_a_codec_that_loads_and_a_card(tmp_path):
     from pipelines.voice import data, train_codec
     from pipelines.voice.checkpoint import load_codec
 
-    assert data.main(["--out", str(tmp_path / "d"), "--speakers", "5", "--sentences", "5"]) == 0
+    assert data.main(["--out", str(tmp_path / "d"), "--speakers", "5", "--human-variants", "1", "--sentences", "5"]) == 0
     assert train_codec.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--minutes", "0.05",
                              "--batch", "2", "--width", "4", "--eval-clips", "3"]) == 0
     card = json.loads((tmp_path / "m" / "house.json").read_text())
@@ -70,7 +70,7 @@ def test_converter_training_writes_models_the_stream_loads(tmp_path):
     from pipelines.voice.checkpoint import load_voice
     from pipelines.voice.stream import StreamingVC
 
-    assert data.main(["--out", str(tmp_path / "d"), "--speakers", "5", "--sentences", "5"]) == 0
+    assert data.main(["--out", str(tmp_path / "d"), "--speakers", "5", "--human-variants", "0", "--sentences", "5"]) == 0
     assert train_codec.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--minutes", "0.02",
                              "--batch", "2", "--width", "4", "--eval-clips", "2"]) == 0
     assert train.main(["--data", str(tmp_path / "d"), "--models", str(tmp_path / "m"), "--minutes", "0.03",

@@ -70,7 +70,7 @@ def load_codec(folder: Path | None = None) -> VoiceCodec:
     card = read_json(card_path, HOW)
     with card_fields(card_path):
         cfg = card["config"]
-        codec = VoiceCodec(CodecConfig(**{**cfg, "strides": tuple(cfg["strides"])}))
+        codec = VoiceCodec(CodecConfig(**cfg))
     return load_module(codec, folder / "codec.safetensors", HOW)
 
 

@@ -1,35 +1,45 @@
-"""The house voice codec: a small causal convolutional autoencoder at 16 kHz, 100 latent frames/s.
-
-Every convolution is causal (it sees the current sample and the past only) and keeps
-its own left context as streaming state (cached_conv.py): a stream encoded or decoded
-block by block equals the whole signal done at once. Upsampling is "repeat, then a causal
-convolution", so decoding streams the same way. A block must be a whole number of latent
-frames (HOP samples). The hop and the look-ahead (0) are read off the layers' geometry.
+"""The house voice codec: causal, at 16 kHz, 100 latent frames/s, and every network at the frame rate.
 
     audio (B, 1, N) --encode--> latents (B, LATENT, N / HOP) --decode--> audio (B, 1, N)
+
+The encoder cuts the signal into 10 ms frames and reads the last `window` of them (30 ms)
+through a fixed filterbank, a Hann-windowed DFT: log-magnitudes of its
+bins (where the speaker's formants and pitch show) beside a few raw channels (the
+phase), then causal convolutions over frames. The decoder mirrors it, Vocos-like: causal
+convolutions over frames predict a log-magnitude and a phase per bin, and an inverse DFT
+initialised to a Hann-windowed one, two frames long, overlap-adds them: a convolution of
+kernel two over frames, so output frame t is the first half of frame t's synthesis plus
+the second half of frame t-1's. Nothing reads ahead: the look-ahead is 0 and a stream
+encoded or decoded block by block (whole frames) equals the whole signal done at once.
+
+All the networks run at 100 frames/s, none at the sample rate: a step of training or a
+chunk of streaming costs a fraction of what sample-rate convolutions do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cached_conv import CachedConv, CachedSequence, Pointwise, Repeat, StreamGeometry
+from ..cached_conv import TIME, CachedConv, CachedSequence, Pointwise, StreamGeometry
 
 SAMPLE_RATE = 16_000
-STRIDES = (2, 4, 4, 5)  # hop 160: 10 ms frames
-HOP = 160
+HOP = 160  # 10 ms frames
 
 
 @dataclass(frozen=True)
 class CodecConfig:
-    width: int = 16  # channels at the sample rate; doubled at every downsampling
+    width: int = 256  # channels of the frame-rate networks
     latent: int = 16
-    strides: tuple[int, ...] = STRIDES
+    window: int = 3  # the encoder's analysis window, in frames
+    raw: int = 64  # filterbank channels passed on raw (phase), beside the log-magnitudes
+    encoder_blocks: int = 4
+    decoder_blocks: int = 6
 
 
 class CausalConv1d(CachedConv):
@@ -40,30 +50,111 @@ class CausalConv1d(CachedConv):
 
 
 class Residual(nn.Module):
-    def __init__(self, channels: int, dilation: int):
+    def __init__(self, channels: int, dilation: int, kernel: int = 3):
         super().__init__()
-        self.a = CausalConv1d(channels, channels, 7, dilation=dilation)
+        self.a = CausalConv1d(channels, channels, kernel, dilation=dilation)
         self.b = nn.Conv1d(channels, channels, 1)
 
     @property
     def geometry(self) -> StreamGeometry:
-        return self.a.geometry  # the skip path and the 1x1 read the current sample only
+        return self.a.geometry  # the skip path and the 1x1 read the current step only
 
     def forward(self, x, state=None):
         h, s = self.a(F.elu(x), state)
         return x + self.b(F.elu(h)), s
 
 
+class Frames(nn.Module):
+    """(B, 1, N) samples -> (B, hop, N / hop): each frame's samples as channels. Stateless."""
+
+    def __init__(self, hop: int):
+        super().__init__()
+        self.hop = hop
+        self.geometry = StreamGeometry(ratio=Fraction(hop))
+
+    def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
+        return x.reshape(x.shape[0], -1, self.hop).transpose(1, TIME), None
+
+
+class Unframes(nn.Module):
+    """(B, hop, T) -> (B, 1, T * hop): the inverse of Frames. Stateless."""
+
+    def __init__(self, hop: int):
+        super().__init__()
+        self.hop = hop
+        self.geometry = StreamGeometry(ratio=Fraction(1, hop))
+
+    def forward(self, x: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
+        return x.transpose(1, TIME).reshape(x.shape[0], 1, -1), None
+
+
+def _bins(frames: int) -> int:
+    return frames * HOP // 2 + 1
+
+
+def _log_spectrum(bins: int):
+    """(B, 2 bins + raw, T) real and imaginary parts, then raw channels -> (B, bins + raw, T)."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        re, im, raw = x[:, :bins], x[:, bins : 2 * bins], x[:, 2 * bins :]
+        # the floor is 80 dB under a full-scale bin: silence must not make gradients of 1/power
+        return torch.cat([0.2 * torch.log(re * re + im * im + 1e-2), F.elu(raw)], dim=1)
+
+    return fn
+
+
+def _polar(bins: int, max_log: float = 4.0):
+    """(B, 2 bins, T) log-magnitudes and phases -> (B, 2 bins, T) real and imaginary parts."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        mag = torch.exp(x[:, :bins].clamp(max=max_log))
+        phase = x[:, bins:]
+        return torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
+
+    return fn
+
+
+def _hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)  # periodic: halves overlap-add to 1
+
+
+def _init_analysis(conv: nn.Conv1d, frames: int) -> None:
+    """Rows 0..2 bins-1 of a (out, HOP, frames) convolution become a Hann-windowed DFT of the frames."""
+    n, bins = frames * HOP, _bins(frames)
+    t = np.arange(n)
+    angle = 2 * np.pi * np.outer(np.arange(bins), t) / n
+    basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * _hann(n)  # (2 bins, n), time in order
+    w = basis.reshape(2 * bins, frames, HOP).transpose(0, 2, 1)  # [c, j, k] = basis[c, k * HOP + j]
+    with torch.no_grad():
+        conv.weight[: 2 * bins] = torch.from_numpy(w).float()
+
+
+def _init_synthesis(conv: nn.Conv1d) -> None:
+    """A (HOP, 2 bins, 2) convolution becomes a windowed inverse DFT of two frames, overlap-added."""
+    n, bins = 2 * HOP, _bins(2)
+    t = np.arange(n)
+    angle = 2 * np.pi * np.outer(np.arange(bins), t) / n
+    scale = np.full(bins, 2.0 / n)
+    scale[[0, -1]] = 1.0 / n
+    basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * scale[np.r_[np.arange(bins), np.arange(bins)], None]
+    basis = basis * _hann(n)  # (2 bins, n)
+    w = np.stack([basis[:, HOP:].T, basis[:, :HOP].T], axis=-1)  # kernel 0 reads the frame before
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(w).float())
+        conv.bias.zero_()
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: CodecConfig = CodecConfig()):
         super().__init__()
-        w = cfg.width
-        layers: list[nn.Module] = [CausalConv1d(1, w, 7)]
-        for stride in cfg.strides:
-            layers += [Residual(w, 1), Residual(w, 3), Residual(w, 9),
-                       Pointwise(F.elu), CausalConv1d(w, 2 * w, 2 * stride, stride)]
-            w *= 2
-        layers += [Pointwise(F.elu), CausalConv1d(w, cfg.latent, 3)]
+        bins, w = _bins(cfg.window), cfg.width
+        front = CausalConv1d(HOP, 2 * bins + cfg.raw, cfg.window)
+        _init_analysis(front.conv, cfg.window)
+        front.requires_grad_(False)  # a fixed analysis: the DFT and a random projection of the raw frames
+        layers: list[nn.Module] = [Frames(HOP), front, Pointwise(_log_spectrum(bins)),
+                                   CausalConv1d(bins + cfg.raw, w, 1)]
+        layers += [Residual(w, 2 ** (i % 3)) for i in range(cfg.encoder_blocks)]
+        layers += [Pointwise(F.elu), CausalConv1d(w, cfg.latent, 1)]
         self.layers = CachedSequence(layers)
 
     @property
@@ -78,13 +169,13 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: CodecConfig = CodecConfig()):
         super().__init__()
-        w = cfg.width * 2 ** len(cfg.strides)
-        layers: list[nn.Module] = [CausalConv1d(cfg.latent, w, 7)]
-        for stride in reversed(cfg.strides):
-            layers += [Pointwise(F.elu), Repeat(stride), CausalConv1d(w, w // 2, 2 * stride)]
-            w //= 2
-            layers += [Residual(w, 1), Residual(w, 3), Residual(w, 9)]
-        layers += [Pointwise(F.elu), CausalConv1d(w, 1, 7)]
+        bins, w = _bins(2), cfg.width
+        synthesis = CausalConv1d(2 * bins, HOP, 2)
+        _init_synthesis(synthesis.conv)
+        layers: list[nn.Module] = [CausalConv1d(cfg.latent, w, 3)]
+        layers += [Residual(w, 2 ** (i % 4)) for i in range(cfg.decoder_blocks)]
+        layers += [Pointwise(F.elu), CausalConv1d(w, 2 * bins, 1), Pointwise(_polar(bins)), synthesis,
+                   Unframes(HOP)]
         self.layers = CachedSequence(layers)
 
     @property

@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..mel import mel_filters
+
 SAMPLE_RATE = 16_000
 N_FFT, HOP, N_MELS, N_CEPS = 400, 160, 40, 24  # 25 ms windows, 10 ms hop
 
 
-def _mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    hz_to_mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
-    mel_to_hz = lambda m: 700 * (10 ** (m / 2595) - 1)  # noqa: E731
-    points = mel_to_hz(np.linspace(hz_to_mel(0), hz_to_mel(sr / 2), n_mels + 2))
-    bins = np.fft.rfftfreq(n_fft, 1 / sr)
-    fb = np.zeros((n_mels, bins.size))
-    for i in range(n_mels):
-        lo, mid, hi = points[i : i + 3]
-        fb[i] = np.clip(np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None)
-    return fb
-
-
-_FILTERS = _mel_filters()
+_FILTERS = mel_filters(SAMPLE_RATE, N_FFT, N_MELS)
 _DCT = np.cos(np.pi / N_MELS * (np.arange(N_MELS) + 0.5)[None, :] * np.arange(N_CEPS + 1)[:, None])
 
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 @dataclass(frozen=True)
 class VoiceConfig:
     latent: int = 16  # codec latent channels
-    width: int = 96
+    width: int = 128
     speaker: int = 64  # embedding size
     blocks: int = 4  # dilations 1, 2, 4, 8...
 

@@ -8,6 +8,8 @@ speakers; latents are normalised per channel. Then, jointly:
   a small speaker-classification head so that embeddings separate speakers;
 - the converter learns flow matching on windows of that speaker's latents, conditioned
   on the embedding: x_s = (1 - s) x0 + s noise, velocity target noise - x0.
+The embedding is dropped (zeros, the ring's null condition) for a tenth of the windows,
+so that guidance above 1 can push a conversion further toward the target.
 At inference a source chunk is noised to `strength` and denoised toward the target's
 embedding: what the source leaves in the latents at that noise level (timing, words)
 stays, what the target's embedding decides (timbre, pitch range) changes.
@@ -31,6 +33,7 @@ from .codec import VoiceCodec
 from .models import Converter, SpeakerEncoder, VoiceConfig
 
 REFERENCE_FRAMES = 200  # 2 s of latents embed a speaker in training
+DROP_SPEAKER = 0.1  # share of windows trained without the speaker (for guidance)
 
 
 def encode_all(codec: VoiceCodec, clips: list[np.ndarray]) -> list[torch.Tensor]:
@@ -88,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         sigma = torch.rand(args.batch)
         noise = torch.randn_like(x0)
         xs = (1 - sigma[:, None, None]) * x0 + sigma[:, None, None] * noise
-        loss = F.mse_loss(converter(xs, sigma, {"speaker": emb}), noise - x0)
+        keep = torch.from_numpy(rng.random(args.batch) >= DROP_SPEAKER).float()[:, None]
+        loss = F.mse_loss(converter(xs, sigma, {"speaker": emb * keep}), noise - x0)
         loss = loss + 0.1 * F.cross_entropy(head(emb) * 10.0, torch.from_numpy(speakers))
         budget.update(opt, modules, loss)
     card = {"config": {"latent": cfg.latent, "width": cfg.width, "speaker": cfg.speaker, "blocks": cfg.blocks},
