@@ -16,8 +16,10 @@ def write_card(folder: Path, title: str, summary: str, corpus: str, card: dict |
             lines.append(f"- {key.replace('_', ' ')}: `{card[key]}`" if key == "command" else
                          f"- {key.replace('_', ' ')}: {format_metric(card[key])}")
     for stage in card.get("before", []):  # the runs it resumed from, first to last
+        held = stage.get("metrics_heldout")
         lines.append(f"- resumed from: `{stage.get('command')}` ({stage.get('train_minutes')} min, "
-                     f"{stage.get('steps')} steps, {stage.get('clips')} clips)")
+                     f"{stage.get('steps')} steps" + (f", {stage['clips']} clips" if "clips" in stage else "") + ")"
+                     + (f"; held-out then: {format_metric(held)}" if held else ""))
     lines.append("- machine: 2-core AMD EPYC, torch 2.13.0 CPU")
     if "metrics_heldout" in card:
         lines += ["", "Held-out metrics:", ""]

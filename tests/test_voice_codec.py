@@ -1,5 +1,6 @@
 """The voice codec streams: block by block equals the whole signal, with no look-ahead."""
 
+import pytest
 import torch
 
 from pipelines.voice.codec import HOP, LOOKAHEAD_SAMPLES, CodecConfig, VoiceCodec
@@ -51,6 +52,17 @@ def test_training_script_writes_a_codec_that_loads_and_a_card(tmp_path):
     assert card["hop"] == HOP and card["steps"] > 0 and card["metrics_heldout"]["mrstft_distance"] > 0
     codec = load_codec(tmp_path / "m")
     assert codec.cfg.width == 4 and (tmp_path / "m" / "README.md").is_file()
+    # a decoder-only stage on top: the encoder (so the latents a converter learned) stays as it was
+    assert train_codec.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m2"), "--init", str(tmp_path / "m"),
+                             "--decoder-only", "--stats", "1", "--minutes", "0.03", "--batch", "2",
+                             "--eval-clips", "2"]) == 0
+    after = load_codec(tmp_path / "m2")
+    for (name, a), (_, b) in zip(codec.state_dict().items(), after.state_dict().items()):
+        assert torch.equal(a, b) == name.startswith("encoder."), name
+    card = json.loads((tmp_path / "m2" / "house.json").read_text())
+    assert [b["steps"] for b in card["before"]] == [json.loads((tmp_path / "m" / "house.json").read_text())["steps"]]
+    with pytest.raises(SystemExit):
+        train_codec.main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m3"), "--decoder-only"])
 
 
 def test_a_missing_codec_folder_is_a_clear_error(tmp_path):

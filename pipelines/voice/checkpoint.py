@@ -76,8 +76,9 @@ def load_codec(folder: Path | None = None) -> VoiceCodec:
 
 def write_voice_card(folder: Path) -> Path:
     """README.md for the folder: the codec's card, then the converter's where it has been trained."""
-    path = write_card(folder, "House voice models", "A causal convolutional codec (16 kHz mono, hop 160: 100 latent "
-                      "frames/s, look-ahead 0, streaming with cached convolutions), then a speaker encoder and a "
+    path = write_card(folder, "House voice models", "A causal codec at the frame rate (16 kHz mono, hop 160: 100 latent "
+                      "frames/s, look-ahead 0; a DFT front end, causal convolutions over frames, a magnitude and phase "
+                      "head through a two-frame inverse DFT, streaming with cached convolutions), then a speaker encoder and a "
                       "FiLM flow-matching converter trained on its latents.", CORPUS)
     conv = folder / "converter.json"
     if conv.is_file():

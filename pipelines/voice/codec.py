@@ -150,12 +150,19 @@ class Encoder(nn.Module):
         bins, w = _bins(cfg.window), cfg.width
         front = CausalConv1d(HOP, 2 * bins + cfg.raw, cfg.window)
         _init_analysis(front.conv, cfg.window)
-        front.requires_grad_(False)  # a fixed analysis: the DFT and a random projection of the raw frames
+        self._analysis = (front,)  # a tuple, so it is not registered twice
+        self.trainable(True)
         layers: list[nn.Module] = [Frames(HOP), front, Pointwise(_log_spectrum(bins)),
                                    CausalConv1d(bins + cfg.raw, w, 1)]
         layers += [Residual(w, 2 ** (i % 3)) for i in range(cfg.encoder_blocks)]
         layers += [Pointwise(F.elu), CausalConv1d(w, cfg.latent, 1)]
         self.layers = CachedSequence(layers)
+
+    def trainable(self, on: bool) -> None:
+        """Gradients on or off for the layers that learn; the analysis (the DFT and a random
+        projection of the raw frames) stays fixed either way."""
+        self.requires_grad_(on)
+        self._analysis[0].requires_grad_(False)
 
     @property
     def geometry(self) -> StreamGeometry:

@@ -5,8 +5,11 @@
 Loss: multi-resolution STFT (log floor 1e-3 on magnitudes, so silence does not outweigh
 speech) plus log-mel distances at two resolutions, one of them MCD's own, and a small L2
 on the latents to keep their scale bounded (the converter works on them). No waveform
-term: the decoder is free to choose its phase. Random crops of seen speakers saying seen
-sentences; `--init` resumes from a codec folder's weights (same config). The card reports,
+term: the decoder is free to choose its phase. `--stats` adds a term on each crop's
+per-band mean and spread of log-mel over time (the speaker's timbre, which frame-wise
+distances let the decoder flatten). Random crops of seen speakers saying seen sentences;
+`--init` resumes from a codec folder's weights (same config), and `--decoder-only` trains
+the decoder alone on top of it: the latents, and so a converter trained on them, stay valid. The card reports,
 on held-out speakers and sentences: the mel-cepstral distortion of the round trip (the
 floor any conversion through this codec starts from), the multi-resolution STFT
 distance and SNR, and the training time of every stage.
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..losses import mel_loss, mrstft_loss
+from ..losses import mel_loss, mel_statistics_loss, mrstft_loss
 from ..music.metrics import mrstft_distance, snr_db
 from ..training import Budget
 from . import corpus
@@ -51,8 +54,9 @@ def evaluate(codec: VoiceCodec, clips: list[np.ndarray]) -> dict[str, float]:
     return {"mcd_db": float(np.mean(mcd)), "mrstft_distance": float(np.mean(stft)), "snr_db": float(np.mean(snr))}
 
 
-def loss_fn(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, latent_l2: float) -> torch.Tensor:
-    return mrstft_loss(y, x, floor=1e-3) + mel_loss(y, x, SAMPLE_RATE) + latent_l2 * z.pow(2).mean()
+def loss_fn(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, latent_l2: float, stats: float) -> torch.Tensor:
+    loss = mrstft_loss(y, x, floor=1e-3) + mel_loss(y, x, SAMPLE_RATE) + latent_l2 * z.pow(2).mean()
+    return loss + stats * mel_statistics_loss(y, x, SAMPLE_RATE) if stats else loss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("models/voice"))
     ap.add_argument("--minutes", type=float, default=45.0)
     ap.add_argument("--init", type=Path, default=None, help="a codec folder to resume from (its config wins)")
+    ap.add_argument("--decoder-only", action="store_true", help="train the decoder alone (needs --init)")
+    ap.add_argument("--stats", type=float, default=0.0, help="weight of the per-band mean and spread term")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop-seconds", type=float, default=0.64)
     ap.add_argument("--lr", type=float, default=3e-4)
@@ -70,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-clips", type=int, default=32)
     args = ap.parse_args(argv)
+    if args.decoder_only and args.init is None:
+        ap.error("--decoder-only trains on top of a codec: give it --init FOLDER")
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train = [corpus.audio(args.data, r) for r in corpus.rows(args.data, corpus.training)]
@@ -77,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     test = [corpus.audio(args.data, held[i]) for i in rng.permutation(len(held))[: args.eval_clips]]
     codec = load_codec(args.init) if args.init else VoiceCodec(CodecConfig(width=args.width, latent=args.latent))
     codec.train()
+    codec.decoder.requires_grad_(True)
+    codec.encoder.trainable(not args.decoder_only)
+    if args.decoder_only:
+        codec.encoder.eval()
     length = int(args.crop_seconds * SAMPLE_RATE) // codec.hop * codec.hop
     opt = torch.optim.AdamW([p for p in codec.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.99))
     budget = Budget(args.minutes, args.lr, warmup_steps=50)
@@ -84,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     while budget.running():
         x = crops(train, args.batch, length, rng)
-        z, _ = codec.encoder(x)
+        with torch.set_grad_enabled(not args.decoder_only):
+            z, _ = codec.encoder(x)
         y, _ = codec.decoder(z)
-        loss = loss_fn(y, x, z, args.latent_l2)
+        loss = loss_fn(y, x, z, args.latent_l2, args.stats)
         budget.update(opt, codec, loss)
     codec.eval()
     metrics = evaluate(codec, test)
@@ -94,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             "parameters": sum(p.numel() for p in codec.parameters()), "hop": codec.hop,
             "command": "python -m pipelines.voice.train_codec " + " ".join(argv if argv is not None else sys.argv[1:]),
             "loss_log": budget.log[-20:]}
+    if args.init:  # the stages before this one, first to last, on the card
+        before = json.loads((args.init / "house.json").read_text())
+        card["before"] = before.pop("before", []) + [
+            {k: before[k] for k in ("command", "train_minutes", "steps", "metrics_heldout") if k in before}]
+        card["train_minutes_total"] = round(card["train_minutes"] + sum(b["train_minutes"] for b in card["before"]), 1)
     save_codec(args.out, codec, card)
     write_voice_card(args.out)
     print(json.dumps(metrics))
