@@ -4,8 +4,8 @@ from engine import CORE_PARAMS, Param, ParamType as T, Propagation as P
 
 # One step per chunk, one slot (the stream's depth follows the steps), no timestep shift:
 # the real-time setting. Guidance 3 (against the null speaker) moves a conversion further
-# toward the target: on bench/voice.py's pairs MCD 8.6 dB against 9.9 at 1, for a second
-# converter row (0.3 ms on ORT). Chunk, context and overlap sizes reach the next chunk cut.
+# toward the target: on 16 of bench/voice.py's pairs, MCD 8.6 dB against 9.9 at 1 (and
+# 9.1 at strength 0.8 without guidance), for a second converter row (0.3 ms on ORT). Chunk, context and overlap sizes reach the next chunk cut.
 VOICE_PARAMS = CORE_PARAMS.with_defaults(steps=1, depth=1, strength=0.5, shift=1.0, guidance=3.0).extend(
     Param("chunk_ms", T.INT, 40, P.REQUEST, 10, 500, "ms",
           doc="audio per conversion chunk, in whole 10 ms frames; the watchdog grows it when compute falls behind"),

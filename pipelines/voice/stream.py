@@ -19,8 +19,9 @@ are quiet (below `vad_db`) or hold no speech skip the ring and come out as silen
 Silero's detector (vad.py) reads the input as it arrives, in 32 ms windows, and a chunk
 passes while a window of the last HANGOVER_MS reached `speech_threshold`. The detector
 never waits for audio (a chunk is judged on the windows complete when it is cut), so it
-adds no algorithmic latency; its compute is part of the chunk's and reported apart. A watchdog grows the
-chunk by a frame when the recent compute exceeds 80% of a chunk's duration.
+adds no algorithmic latency; its compute is part of the chunk's and reported apart. A
+watchdog grows the chunk by a frame when the recent compute exceeds 80% of a chunk's
+duration.
 """
 
 from __future__ import annotations
