@@ -94,3 +94,20 @@ def test_converter_training_writes_models_the_stream_loads(tmp_path):
     out = np.concatenate([vc.push(np.random.default_rng(0).standard_normal(1600).astype(np.float32) * 0.1),
                           vc.flush()])
     assert out.size == 1600 + 160 and np.isfinite(out).all()  # behind by the 10 ms crossfade
+
+
+def test_the_synthesis_head_starts_as_an_exact_inverse_dft():
+    """Fed the spectra of overlapping two-frame windows, the decoder's last convolution
+    overlap-adds them back into the signal: training starts from a true inverse."""
+    from pipelines.voice.codec import CausalConv1d, _bins, _init_synthesis
+
+    bins = _bins(2)
+    synthesis = CausalConv1d(2 * bins, HOP, 2).double()
+    _init_synthesis(synthesis.conv)
+    signal = torch.randn(10 * HOP, dtype=torch.float64)
+    frames = torch.stack([signal[t * HOP : t * HOP + 2 * HOP] for t in range(9)])
+    spectra = torch.fft.rfft(frames, dim=-1)
+    with torch.no_grad():
+        out, _ = synthesis(torch.cat([spectra.real, spectra.imag], dim=-1).T[None])
+    rebuilt = out[0].T.reshape(-1)  # frame t's first half lands in output frame t, its second half in t + 1
+    assert torch.allclose(rebuilt[HOP : 9 * HOP], signal[HOP : 9 * HOP], atol=1e-5)  # float32 weights

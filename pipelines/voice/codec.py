@@ -97,7 +97,7 @@ def _log_spectrum(bins: int):
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         re, im, raw = x[:, :bins], x[:, bins : 2 * bins], x[:, 2 * bins :]
-        # the floor is 80 dB under a full-scale bin: silence must not make gradients of 1/power
+        # the floor, about 60 dB under a full-scale bin, keeps silence from making gradients of 1/power
         return torch.cat([0.2 * torch.log(re * re + im * im + 1e-2), F.elu(raw)], dim=1)
 
     return fn
