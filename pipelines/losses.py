@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from .mel import mel_filters
@@ -28,10 +30,16 @@ def mrstft_loss(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, 
     return total / len(fft_sizes)
 
 
+@lru_cache(maxsize=8)
+def _mel_matrix(sample_rate: int, n_fft: int, n_mels: int, dtype: torch.dtype) -> torch.Tensor:
+    """The filterbank as a tensor, built once per resolution rather than at every training step."""
+    return torch.from_numpy(mel_filters(sample_rate, n_fft, n_mels)).to(dtype)
+
+
 def log_mel(audio: torch.Tensor, sample_rate: int, n_fft: int, hop: int, n_mels: int,
             floor: float = 1e-5) -> torch.Tensor:
     """(..., samples) -> (batch, mels, frames) natural-log mel amplitudes, `floor` under each band."""
-    fb = torch.from_numpy(mel_filters(sample_rate, n_fft, n_mels)).to(audio.dtype)
+    fb = _mel_matrix(sample_rate, n_fft, n_mels, audio.dtype)
     window = torch.hann_window(n_fft, dtype=audio.dtype)
     power = torch.stft(audio.flatten(0, -2), n_fft, hop, window=window, return_complex=True).abs().pow(2)
     return 0.5 * torch.log(torch.einsum("mf,bft->bmt", fb, power) + floor**2)

@@ -1,6 +1,6 @@
 """Train the house voice codec on the speech corpus.
 
-    python -m pipelines.voice.train_codec --data data/voice --out models/voice --minutes 45
+    python -m pipelines.voice.train_codec --data data/voice --out models/voice --minutes 50
 
 Loss: multi-resolution STFT (log floor 1e-3 on magnitudes, so silence does not outweigh
 speech) plus log-mel distances at two resolutions, one of them MCD's own, and a small L2
@@ -9,8 +9,8 @@ term: the decoder is free to choose its phase. `--stats` adds a term on each cro
 per-band mean and spread of log-mel over time (the speaker's timbre, which frame-wise
 distances let the decoder flatten). Random crops of seen speakers saying seen sentences;
 `--init` resumes from a codec folder's weights (same config), and `--decoder-only` trains
-the decoder alone on top of it: the latents, and so a converter trained on them, stay valid. The card reports,
-on held-out speakers and sentences: the mel-cepstral distortion of the round trip (the
+the decoder alone on top of it: the latents, and so a converter trained on them, stay
+valid. The card reports, on held-out speakers and sentences: the mel-cepstral distortion of the round trip (the
 floor any conversion through this codec starts from), the multi-resolution STFT
 distance and SNR, and the training time of every stage.
 """
