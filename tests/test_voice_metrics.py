@@ -33,3 +33,26 @@ def test_the_speaker_classifier_tells_the_corpus_voices_apart():
     test = [(s.name, utterance_features(render(s, t))) for s in spk for t in texts[4:]]
     hits = [clf.predict(f)[0] == n for n, f in test]
     assert np.mean(hits) >= 0.8
+
+
+def _dtw_by_cells(a, b):
+    """The textbook recursion, one cell at a time: the reference for the diagonal fill."""
+    cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+    acc = np.full((len(a) + 1, len(b) + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
+    return acc[-1, -1]
+
+
+def test_dtw_path_is_the_minimum_cost_alignment():
+    rng = np.random.default_rng(3)
+    for n, m in ((1, 7), (13, 5), (30, 31)):
+        a, b = rng.normal(size=(n, 4)), rng.normal(size=(m, 4))
+        ia, ib = dtw_path(a, b)
+        assert (ia[0], ib[0], ia[-1], ib[-1]) == (0, 0, n - 1, m - 1)
+        steps = np.stack([np.diff(ia), np.diff(ib)], axis=1)
+        assert ((steps >= 0) & (steps <= 1)).all() and (steps.sum(axis=1) >= 1).all()  # monotonic, connected
+        path_cost = np.sqrt(((a[ia] - b[ib]) ** 2).sum(-1)).sum()
+        assert np.isclose(path_cost, _dtw_by_cells(a, b))

@@ -21,33 +21,36 @@ _FILTERS = mel_filters(SAMPLE_RATE, N_FFT, N_MELS)
 _DCT = np.cos(np.pi / N_MELS * (np.arange(N_MELS) + 0.5)[None, :] * np.arange(N_CEPS + 1)[:, None])
 
 
-def mel_cepstrum(audio: np.ndarray) -> np.ndarray:
-    """(frames, N_CEPS) mel cepstra c1..c24 (natural-log amplitude) of the frames within 40 dB of the loudest."""
+def mel_cepstrum(audio: np.ndarray, quiet_db: float | None = 40.0) -> np.ndarray:
+    """(frames, N_CEPS) mel cepstra c1..c24 (natural-log amplitude), one per 10 ms hop; frames more
+    than `quiet_db` under the loudest are left out (None keeps every frame, for alignment)."""
     audio = np.asarray(audio, np.float64)
     if audio.size < N_FFT:
         audio = np.pad(audio, (0, N_FFT - audio.size))
     frames = np.lib.stride_tricks.sliding_window_view(audio, N_FFT)[::HOP] * np.hanning(N_FFT)
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    energy = power.sum(axis=1)
-    keep = energy > energy.max() * 1e-4
-    log_amplitude = 0.5 * np.log(power[keep] @ _FILTERS.T + 1e-10)
+    if quiet_db is not None:
+        energy = power.sum(axis=1)
+        power = power[energy > energy.max() * 10.0 ** (-quiet_db / 10.0)]
+    log_amplitude = 0.5 * np.log(power @ _FILTERS.T + 1e-10)
     # the cepstrum's own scale (the inverse cosine transform of the log amplitude, 2/N), the
     # one MCD figures in the literature are quoted in
     return (log_amplitude @ _DCT.T)[:, 1:] * (2.0 / N_MELS)
 
 
 def dtw_path(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the minimum-cost monotonic alignment of frame sequences a and b (Euclidean)."""
+    """Indices of the minimum-cost monotonic alignment of frame sequences a and b (Euclidean).
+
+    The accumulated cost is filled one anti-diagonal at a time: each cell needs only the two
+    diagonals before it, so a whole diagonal is one vectorised step."""
     cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
     n, m = cost.shape
     acc = np.full((n + 1, m + 1), np.inf)
     acc[0, 0] = 0.0
-    for i in range(1, n + 1):  # row by row, vectorised along the row where the recursion allows
-        row = cost[i - 1]
-        best_prev = np.minimum(acc[i - 1, 1:], acc[i - 1, :-1])
-        cur = acc[i]
-        for j in range(1, m + 1):
-            cur[j] = row[j - 1] + min(best_prev[j - 1], cur[j - 1])
+    for d in range(2, n + m + 1):
+        i = np.arange(max(1, d - m), min(n, d - 1) + 1)
+        j = d - i
+        acc[i, j] = cost[i - 1, j - 1] + np.minimum(np.minimum(acc[i - 1, j - 1], acc[i - 1, j]), acc[i, j - 1])
     i, j, path = n, m, []
     while i > 0 and j > 0:
         path.append((i - 1, j - 1))
