@@ -15,11 +15,7 @@ def write_card(folder: Path, title: str, summary: str, corpus: str, card: dict |
         if key in card:
             lines.append(f"- {key.replace('_', ' ')}: `{card[key]}`" if key == "command" else
                          f"- {key.replace('_', ' ')}: {format_metric(card[key])}")
-    for stage in card.get("before", []):  # the runs it resumed from, first to last
-        held = stage.get("metrics_heldout")
-        lines.append(f"- resumed from: `{stage.get('command')}` ({stage.get('train_minutes')} min, "
-                     f"{stage.get('steps')} steps" + (f", {stage['clips']} clips" if "clips" in stage else "") + ")"
-                     + (f"; held-out then: {format_metric(held)}" if held else ""))
+    lines += resumed_from(card)
     lines.append("- machine: 2-core AMD EPYC, torch 2.13.0 CPU")
     if "metrics_heldout" in card:
         lines += ["", "Held-out metrics:", ""]
@@ -29,6 +25,17 @@ def write_card(folder: Path, title: str, summary: str, corpus: str, card: dict |
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def resumed_from(card: dict) -> list[str]:
+    """One line per run a model resumed from (`card["before"]`), first to last."""
+    lines = []
+    for stage in card.get("before", []):
+        held = stage.get("metrics_heldout")
+        lines.append(f"- resumed from: `{stage.get('command')}` ({stage.get('train_minutes')} min, "
+                     f"{stage.get('steps')} steps" + (f", {stage['clips']} clips" if "clips" in stage else "") + ")"
+                     + (f"; held-out then: {format_metric(held)}" if held else ""))
+    return lines
 
 
 def format_metric(value) -> str:

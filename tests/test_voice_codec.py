@@ -1,5 +1,7 @@
 """The voice codec streams: block by block equals the whole signal, with no look-ahead."""
 
+import json
+
 import pytest
 import torch
 
@@ -94,6 +96,17 @@ def test_converter_training_writes_models_the_stream_loads(tmp_path):
     out = np.concatenate([vc.push(np.random.default_rng(0).standard_normal(1600).astype(np.float32) * 0.1),
                           vc.flush()])
     assert out.size == 1600 + 160 and np.isfinite(out).all()  # behind by the 10 ms crossfade
+    # a second stage resumes from the first and records it; a converter of another shape cannot resume
+    common = ["--data", str(tmp_path / "d"), "--models", str(tmp_path / "m"), "--batch", "4"]
+    first = json.loads((tmp_path / "m" / "converter.json").read_text())
+    assert train.main(common + ["--init", str(tmp_path / "m"), "--minutes", "0.02", "--width", "16", "--parallel", "1"]) == 0
+    card = json.loads((tmp_path / "m" / "converter.json").read_text())
+    assert [b["command"] for b in card["before"]] == [first["command"]]
+    assert card["train_minutes_total"] == round(card["train_minutes"] + first["train_minutes"], 1)
+    with pytest.raises(SystemExit):
+        train.main(common + ["--init", str(tmp_path / "m"), "--width", "8"])
+    with pytest.raises(SystemExit):
+        train.main(common + ["--parallel", "1.5"])
 
 
 def test_the_synthesis_head_starts_as_an_exact_inverse_dft():

@@ -13,7 +13,7 @@ import torch
 
 from engine import Denoiser, TorchDenoiser
 
-from ..cards import format_metric, write_card
+from ..cards import format_metric, resumed_from, write_card
 from ..weights import card_fields, load_module, read_json, save_module
 from .codec import CodecConfig, VoiceCodec
 from .corpus import CORPUS
@@ -86,6 +86,9 @@ def write_voice_card(folder: Path) -> Path:
         lines = ["", "## Converter and speaker encoder", "", f"- config: {card['config']}",
                  f"- command: `{card['command']}`", f"- train minutes: {card['train_minutes']}",
                  f"- steps: {card['steps']}", f"- speakers seen: {len(card['speakers_seen'])} (the rest held out)"]
+        if "train_minutes_total" in card:
+            lines.append(f"- train minutes total: {card['train_minutes_total']}")
+        lines += resumed_from(card)
         if "metrics_heldout" in card:
             lines += ["", f"Held-out metrics (`{card.get('quality_command', 'python bench/voice.py')}`):", ""]
             lines += [f"- {k}: {format_metric(v)}" for k, v in card["metrics_heldout"].items()]

@@ -65,6 +65,7 @@ class _Block(nn.Module):
 class Converter(nn.Module):
     def __init__(self, cfg: VoiceConfig = VoiceConfig()):
         super().__init__()
+        self.cfg = cfg
         cond = cfg.speaker + 32
         self.inp = nn.Conv1d(cfg.latent, cfg.width, 3, padding=1)
         self.blocks = nn.ModuleList(_Block(cfg.width, cond, 2**i) for i in range(cfg.blocks))
