@@ -51,7 +51,8 @@ def run_live_voice(args) -> int:
         duplex = NullDuplex(config, read_audio(args.null_audio, config.device_rate or SAMPLE_RATE))
     else:
         duplex = SoundDeviceDuplex(config)
-    rig = voice_rig(models, speaker, duplex, initial=initial_values(args, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"]))
+    rig = voice_rig(models, speaker, duplex, initial=initial_values(args, LIVE_REGISTRIES["voice"], PARAM_FLAGS["voice"]),
+                    target=args.target.name)
     fronts = start_frontends(args, rig)
     print("converting: latency is reported on exit and over OSC (/demon/counters)", file=sys.stderr)
     return run_live(args, rig, fronts, rig.engine.run)

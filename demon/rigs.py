@@ -72,10 +72,10 @@ def video_sr_rig(models, source: str, *, initial: Mapping[str, Any] | None = Non
     return Rig(engine, ControlSession(store, engine.triggers, onsets))
 
 
-def voice_rig(models, speaker, duplex, *, initial: Mapping[str, Any] | None = None) -> Rig:
+def voice_rig(models, speaker, duplex, *, initial: Mapping[str, Any] | None = None, target: str = "") -> Rig:
     from pipelines.voice.live import LiveVoice
     from pipelines.voice.params import VOICE_PARAMS
 
     store = StateStore(VOICE_PARAMS, initial)
-    engine = LiveVoice(models, speaker, duplex, store)
+    engine = LiveVoice(models, speaker, duplex, store, target=target)
     return Rig(engine, ControlSession(store, engine.triggers))

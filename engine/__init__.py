@@ -4,7 +4,7 @@ from .curves import frame_view, resample_curve
 from .denoiser import Denoiser, TorchDenoiser
 from .errors import InputError
 from .guidance import APG, CFG, Guidance, LiveGuidance
-from .params import CORE_PARAMS, Param, ParamType, Propagation, Registry
+from .params import CORE_PARAMS, Group, Param, ParamType, Propagation, Registry
 from .request import Request, Solver, request_from_state
 from .ring import Ring, run_alone
 from .ring_outputs import Completion, RingCounters
@@ -16,7 +16,7 @@ from .tuning import tune_max_batch
 
 __all__ = [
     "APG", "Admission", "CFG", "CORE_PARAMS", "Completion", "Denoiser", "Guidance", "GuidanceRule", "InputError", "LiveGuidance",
-    "Param", "ParamType", "Propagation", "Registry", "Request", "Ring", "RingCounters", "Schedule", "SlotTrace",
+    "Group", "Param", "ParamType", "Propagation", "Registry", "Request", "Ring", "RingCounters", "Schedule", "SlotTrace",
     "Solver", "StateStore", "StepState", "TickParams", "TickTrace", "TorchDenoiser", "Trace",
     "custom_schedule", "flow_schedule", "frame_view", "request_from_state", "resample_curve", "run_alone",
     "shift_sigma", "tune_max_batch", "unshift_sigma",

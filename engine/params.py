@@ -25,6 +25,21 @@ class Propagation(enum.Enum):
     OUTPUT = "output"  # applied after generation; onset next output block
 
 
+class Group(enum.Enum):
+    """Where a control sits on a performer's surface: the page shows the groups in this order."""
+
+    PLAY = "what to play"  # prompts, lyrics, blend, task
+    MOTION = "how it moves"  # guidance, strength, steps, curves
+    LOOP = "the loop"  # length, bars, bpm
+    STREAM = "the stream"  # chunk and context sizes (voice)
+    OUTPUT = "output"  # gain, crossfade, gates
+    ENGINE = "the engine"  # solver, schedule shift, depth, seed
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
 class ParamType(enum.Enum):
     FLOAT = "float"
     INT = "int"
@@ -45,9 +60,12 @@ class Param:
     unit: str = ""
     choices: tuple[str, ...] = ()
     doc: str = ""
+    group: Group | None = None  # required: every control has its place on the page
 
     def __post_init__(self) -> None:
-        # A registry entry whose own default is invalid is a programming error.
+        # A registry entry whose own default is invalid, or that has no group, is a programming error.
+        if not isinstance(self.group, Group):
+            raise TypeError(f"parameter {self.name!r} needs a group (engine.Group)")
         self.coerce(self.default)
 
     def coerce(self, value: Any, *, clamp: bool = False) -> Any:
@@ -122,6 +140,7 @@ class Param:
             "unit": self.unit,
             "choices": list(self.choices),
             "doc": self.doc,
+            "group": self.group.key,
         }
 
 
@@ -171,31 +190,33 @@ class Registry:
         return Registry(tuple(replace(p, default=defaults[p.name]) if p.name in defaults else p for p in self.params))
 
 
-P, T = Propagation, ParamType
+G, P, T = Group, Propagation, ParamType
 
 CORE_PARAMS = Registry(
     (
         Param("guidance", T.FLOAT, 1.0, P.STEP, 0.0, 20.0, "x",
-              doc="guidance scale (of the rule guidance_rule names); 1 runs the conditional branch alone"),
+              doc="guidance scale (of the rule guidance_rule names); 1 runs the conditional branch alone",
+              group=G.MOTION),
         Param("guidance_rule", T.CHOICE, "cfg", P.STEP, choices=("cfg", "apg"),
               doc="how guidance combines the two halves: cfg (classifier-free) or apg (adaptive projected, "
-                  "ACE-Step's base models; momentum per slot)"),
+                  "ACE-Step's base models; momentum per slot)", group=G.ENGINE),
         Param("velocity_scale", T.FLOAT, 1.0, P.STEP, 0.0, 2.0, "x",
-              doc="scales the predicted velocity before each solver step"),
+              doc="scales the predicted velocity before each solver step", group=G.MOTION),
         Param("prompt_blend", T.FLOAT, 0.0, P.STEP, 0.0, 1.0,
-              doc="interpolates the conditioning from prompt A (0) to prompt B (1)"),
+              doc="interpolates the conditioning from prompt A (0) to prompt B (1)", group=G.PLAY),
         Param("source_blend", T.CURVE, (0.0,), P.FRAME, 0.0, 1.0,
-              doc="per-frame source preservation at each re-noise step (1 keeps the source)"),
+              doc="per-frame source preservation at each re-noise step (1 keeps the source)", group=G.MOTION),
         Param("noise_injection", T.CURVE, (1.0,), P.FRAME, 0.0, 1.0,
-              doc="per-frame share of fresh noise at each re-noise step (0 follows the ODE)"),
+              doc="per-frame share of fresh noise at each re-noise step (0 follows the ODE)", group=G.MOTION),
         Param("strength", T.FLOAT, 1.0, P.REQUEST, 0.01, 1.0,
-              doc="start sigma of new requests; 1 starts from pure noise"),
-        Param("steps", T.INT, 8, P.REQUEST, 1, 200, "steps", doc="solver steps of new requests"),
-        Param("shift", T.FLOAT, 3.0, P.REQUEST, 0.1, 10.0, doc="ACE-Step timestep shift of new requests"),
-        Param("seed", T.INT, 0, P.REQUEST, 0, 2**31 - 1, doc="seed of the next request"),
+              doc="start sigma of new requests; 1 starts from pure noise", group=G.MOTION),
+        Param("steps", T.INT, 8, P.REQUEST, 1, 200, "steps", doc="solver steps of new requests", group=G.MOTION),
+        Param("shift", T.FLOAT, 3.0, P.REQUEST, 0.1, 10.0, doc="ACE-Step timestep shift of new requests",
+              group=G.ENGINE),
+        Param("seed", T.INT, 0, P.REQUEST, 0, 2**31 - 1, doc="seed of the next request", group=G.ENGINE),
         Param("solver", T.CHOICE, "euler", P.REQUEST, choices=("euler", "sde"),
-              doc="euler: deterministic ODE; sde: re-noise with source blend and noise injection"),
+              doc="euler: deterministic ODE; sde: re-noise with source blend and noise injection", group=G.ENGINE),
         Param("depth", T.INT, 4, P.REQUEST, 1, 16, "slots",
-              doc="ring slots run per tick; changing it keeps in-flight work"),
+              doc="ring slots run per tick; changing it keeps in-flight work", group=G.ENGINE),
     )
 )

@@ -113,6 +113,10 @@ class Ring:
         """request id -> (row, step, current sigma) for every occupied slot."""
         return self.rows.in_flight()
 
+    def schedules(self) -> dict[int, list[float]]:
+        """request id -> the sigma schedule its slot runs, first to last."""
+        return self.rows.schedules()
+
     def row_latent(self, request_id: int) -> torch.Tensor:
         """A copy of an in-flight request's current latent (for previews and tests)."""
         return self.rows.lat[self.rows.row_of(request_id)].clone()

@@ -67,6 +67,11 @@ class SlotRows:
                 out[slot.request.id] = (row, step, float(self.sigmas[row, step]))
         return out
 
+    def schedules(self) -> dict[int, list[float]]:
+        """request id -> its slot's own sigma schedule, first to last (a front-end draws progress on it)."""
+        return {slot.request.id: self.sigmas[row, : int(self.nsteps[row]) + 1].tolist()
+                for row, slot in enumerate(self.slots) if slot is not None}
+
     def row_of(self, request_id: int) -> int:
         for row, slot in enumerate(self.slots):
             if slot is not None and slot.request.id == request_id:

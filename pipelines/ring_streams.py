@@ -20,10 +20,16 @@ def depth_follows_steps(store: StateStore) -> None:
 
 
 def slot_view(rings: Iterable[Ring]) -> list[dict[str, Any]]:
-    """The occupied slots of `rings`, by row, as the page draws them."""
-    return [{"row": row, "request": rid, "step": step, "sigma": round(sigma, 4)}
-            for ring in rings
-            for rid, (row, step, sigma) in sorted(ring.in_flight().items(), key=lambda kv: kv[1][0])]
+    """The occupied slots of `rings`, by row, as the page draws them: where each stands in
+    its own schedule (step of steps, its sigma, the schedule's sigmas)."""
+    out = []
+    for ring in rings:
+        schedules = ring.schedules()
+        for rid, (row, step, sigma) in sorted(ring.in_flight().items(), key=lambda kv: kv[1][0]):
+            schedule = schedules[rid]
+            out.append({"row": row, "request": rid, "step": step, "steps": len(schedule) - 1,
+                        "sigma": round(sigma, 4), "schedule": [round(s, 3) for s in schedule]})
+    return out
 
 
 class InOrder(Generic[Carried, Result]):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,14 +87,16 @@ def base(acestep_folders):
 
 
 @contextmanager
-def serving(rig, config):
+def serving(rig, config, media: str | None = "audio"):
     """`rig`'s engine playing in real time on its own thread, its page served with `config`
-    and fed the engine's audio; yields (engine, web server), and stops both on exit."""
+    and fed the engine's `media` ("audio", "video" or None); yields (engine, web server), and
+    stops both on exit."""
     from web.server import WebServer
 
     live = rig.engine
     web = WebServer(rig.session, config, counters=rig.live_counters, view=rig.view).start()
-    live.taps.append(web.audio)
+    if media is not None:
+        live.taps.append(getattr(web, media))
     stop = threading.Event()
     thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
     thread.start()
@@ -118,6 +123,53 @@ def engine(tiny_models, tmp_path):
                     initial={"loop_seconds": 3.0, "steps": 3, "depth": 2, "guidance": 1.0})
     with serving(rig, WebConfig(port=0, presets=tmp_path / "presets")) as served:
         yield served
+
+
+OUT = Path(__file__).resolve().parents[1] / "out"  # screenshots the test run saves, to be looked at
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def launch_chromium(pw, env=None):
+    """Debian's Chromium, headless, through Playwright (audio allowed to start without a click)."""
+    return pw.chromium.launch(executable_path=CHROMIUM, env=env,
+                              args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox"])
+
+
+def wait_for(predicate, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@contextmanager
+def browser_tab(url: str, env=None, viewport=(1400, 1000)):
+    """A tab of Debian's headless Chromium on `url`, once the page has built its controls;
+    any uncaught page error fails the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw, env)
+        try:
+            tab = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            errors = []
+            tab.on("pageerror", lambda err: errors.append(str(err)))
+            tab.goto(url)
+            tab.wait_for_function("Object.keys(window.demon.controls).length > 0", timeout=15_000)
+            yield tab
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(engine, pulse_null_sink):
+    """The performer page in a real headless Chromium, on the live engine (tiny models)."""
+    live, web = engine
+    with browser_tab(web.url, pulse_null_sink["env"]) as tab:
+        yield tab, live, web
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from demon.rigs import music_rig
 from engine.windowed import DecoderGeometry
 from pipelines.audio_out import NullSink, OutputConfig
 from pipelines.music.models import load_music_models
-from pipelines.music.player import Loop, LoopPlayer
+from pipelines.music.player import Loop, LoopPlayer, Swap
 
 HOP = 4
 
@@ -38,6 +38,7 @@ def test_player_swaps_at_the_playhead_with_an_equal_power_crossfade():
     after, started = player.render(6, 8)
     assert started is None and np.allclose(after, 2.0)  # the new loop at the decoder's level
     assert player.position == 26
+    assert player.last_swap == Swap(at=12, fade=8, request_id=-1)  # where the page draws it fading in
 
 
 def test_a_splice_crossfades_from_the_written_audio_and_changes_nothing_until_committed():
@@ -54,8 +55,8 @@ def test_a_splice_crossfades_from_the_written_audio_and_changes_nothing_until_co
     player.restore(loop)  # the output could not take it: it waits again
     assert player.swap_waiting()
     samples, loop = player.splice(12, written[12:16], 8)
-    player.commit(12, 8, loop)
-    assert player.position == 20 and player.current is loop
+    player.commit(12, 8, loop, fade=4)
+    assert player.position == 20 and player.current is loop and player.last_swap == Swap(12, 4, -1)
     after, started = player.render(4, 8)
     assert started is None and np.allclose(after, 2.0)
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from engine import CORE_PARAMS, InputError, Param, ParamType, Propagation, StateStore
+from engine import CORE_PARAMS, Group, InputError, Param, ParamType, Propagation, StateStore
 
 
 def test_every_parameter_declares_a_propagation_class_and_a_valid_default():
@@ -49,10 +49,23 @@ def test_clamp_pulls_numbers_into_range_but_never_accepts_nan():
 
 
 def test_extension_rejects_duplicates():
-    extended = CORE_PARAMS.extend(Param("gain", ParamType.FLOAT, 1.0, Propagation.OUTPUT, 0.0, 4.0))
+    extended = CORE_PARAMS.extend(Param("gain", ParamType.FLOAT, 1.0, Propagation.OUTPUT, 0.0, 4.0, group=Group.OUTPUT))
     assert "gain" in extended and "gain" not in CORE_PARAMS
     with pytest.raises(ValueError, match="twice"):
-        CORE_PARAMS.extend(Param("guidance", ParamType.FLOAT, 1.0, Propagation.STEP, 0.0, 2.0))
+        CORE_PARAMS.extend(Param("guidance", ParamType.FLOAT, 1.0, Propagation.STEP, 0.0, 2.0, group=Group.MOTION))
+
+
+def test_every_control_has_a_group_on_the_page():
+    from pipelines.music.live_params import LIVE_MUSIC_PARAMS
+    from pipelines.video_sr.params import VIDEO_SR_PARAMS
+    from pipelines.voice.params import VOICE_PARAMS
+
+    for registry in (LIVE_MUSIC_PARAMS, VIDEO_SR_PARAMS, VOICE_PARAMS):
+        assert {p.describe()["group"] for p in registry} <= {g.key for g in Group}
+    assert CORE_PARAMS["guidance"].describe()["group"] == "motion"
+    assert LIVE_MUSIC_PARAMS["bpm"].describe()["group"] == "loop"
+    with pytest.raises(TypeError, match="needs a group"):
+        Param("wobble", ParamType.FLOAT, 0.0, Propagation.STEP, 0.0, 1.0)
 
 
 def test_store_publishes_immutable_versions_all_or_nothing():

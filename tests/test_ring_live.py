@@ -326,3 +326,21 @@ def test_a_refused_live_request_is_not_asked_again_until_something_changes(denoi
         ring.tick()  # a completion asks again under the same state
     ring.tick()
     assert ring.counters.admitted >= 2 and ring.counters.rejected == 2
+
+
+def test_the_slot_view_shows_each_slot_in_its_own_schedule(denoiser):
+    from pipelines.ring_streams import slot_view
+
+    store = StateStore(initial={"steps": 6, "strength": 1.0, "depth": 4})
+    ring = Ring(denoiser, SHAPE, store=store, factory=factory())
+    fill(ring)
+    store.update({"steps": 3})
+    for _ in range(3):
+        ring.tick()
+    view = slot_view([ring])
+    assert [s["row"] for s in view] == sorted(s["row"] for s in view)
+    assert {s["steps"] for s in view} == {3, 6}  # slots born before the change keep their 6 steps
+    for s in view:
+        assert len(s["schedule"]) == s["steps"] + 1 and 0 <= s["step"] < s["steps"]
+        assert s["schedule"][s["step"]] == pytest.approx(s["sigma"], abs=1e-3)
+        assert s["schedule"] == sorted(s["schedule"], reverse=True)

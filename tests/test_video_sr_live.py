@@ -16,6 +16,8 @@ from engine import Propagation
 from pipelines.video_sr.checkpoint import load_video_sr
 from pipelines.video_sr.live import preview_jpeg
 
+from conftest import OUT, browser_tab, serving, wait_for
+
 SOURCE = "testsrc2=size=32x24:rate=25"
 
 
@@ -74,40 +76,20 @@ def test_cli_runs_live_for_a_while_and_writes_its_counters(tiny_video_sr, tmp_pa
 
 
 def test_the_page_draws_the_previews_and_its_sliders_steer_the_sr(tiny_video_sr, tmp_path):
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    from web.server import WebConfig, WebServer
+    from web.server import WebConfig
 
     rig = video_sr_rig(load_video_sr(tiny_video_sr, 4), SOURCE, source_format="lavfi", preview_hz=20)
-    live = rig.engine
-    web = WebServer(rig.session, WebConfig(port=0, presets=tmp_path / "presets"), counters=rig.live_counters,
-                    view=rig.view).start()
-    live.taps.append(web.video)
-    stop = threading.Event()
-    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                         args=["--no-sandbox"])
-            tab = browser.new_page()
-            errors = []
-            tab.on("pageerror", lambda err: errors.append(str(err)))
-            tab.goto(web.url)
-            tab.wait_for_function("window.demon.video && window.demon.video.drawn >= 5", timeout=15_000)
-            assert tab.evaluate("[demon.video.width, demon.video.height]") == [128, 96]
-            assert tab.is_visible("#video")
-            box = tab.locator("#p-strength").bounding_box()  # a real click on the slider's middle
-            tab.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
-            deadline = time.time() + 5
-            while abs(live.store.snapshot["strength"] - 0.5) > 0.05 and time.time() < deadline:
-                time.sleep(0.05)
-            assert abs(live.store.snapshot["strength"] - 0.5) <= 0.05
-            assert not errors, errors
-            browser.close()
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        web.stop()
+    with serving(rig, WebConfig(port=0, presets=tmp_path / "presets"), media="video") as (live, web), \
+            browser_tab(web.url, viewport=(1280, 800)) as tab:
+        tab.wait_for_function("window.demon.video && window.demon.video.drawn >= 5", timeout=15_000)
+        assert tab.evaluate("[demon.video.width, demon.video.height]") == [128, 96]
+        assert tab.is_visible("#video")
+        box = tab.locator("#p-strength").bounding_box()  # a real click on the slider's middle
+        tab.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
+        assert wait_for(lambda: abs(live.store.snapshot["strength"] - 0.5) <= 0.05, timeout=5)
+        # the stage shows the preview with its frame rate and skipped frames, not a loop
+        assert tab.is_visible("#video-view") and not tab.is_visible("#loop-view")
+        tab.wait_for_function("/\\d fps/.test(document.querySelector('#video-info').textContent)", timeout=5_000)
+        assert "skipped" in tab.text_content("#video-info")
+        OUT.mkdir(exist_ok=True)
+        tab.screenshot(path=str(OUT / "web-video-sr.png"))

@@ -39,7 +39,7 @@ from controls.presets import PresetFolder
 from controls.rate_limit import RateLimits
 from controls.server_thread import ServerThread
 from controls.session import ControlSession
-from engine import InputError
+from engine import Group, InputError
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -232,6 +232,8 @@ class WebServer(ServerThread):
 
     def _hello(self) -> dict:
         return {"type": "hello", "params": [p.describe() for p in self.session.registry],
+                "groups": [{"key": g.key, "title": g.value} for g in Group],
+                "pipeline": self.view().get("pipeline"),  # which stage the page shows
                 "triggers": sorted(self.session.triggers), "values": self.session.values(),
                 "presets": self._preset_names()}
 

@@ -259,7 +259,7 @@ class LiveMusic:
             self.player.restore(loop)
             self.counters.splices_late += 1
             return True
-        self.player.commit(at, n, loop)
+        self.player.commit(at, n, loop, fade)
         heard_at = time.perf_counter() + (start - ring.played) / self.sink.device_rate + self.sink.latency_s
         self.counters.swaps_spliced += 1
         self.counters.blocks += 1
@@ -424,11 +424,17 @@ class LiveMusic:
                 self.player.arrived.clear()
 
     def view(self) -> dict[str, Any]:
-        """What a front-end draws: the ring's slots with their sigmas, the loop and the playhead."""
-        current = self.player.current
+        """What a front-end draws: the ring's slots in their schedules and the completions so far,
+        the loop playing (its request, where it faded in) and the playhead."""
+        current, swap = self.player.current, self.player.last_swap
         period = current.frames * self.codec.geometry.hop if current is not None else 0
-        return {"ring": {"depth": self.ring.depth, "slots": slot_view([self.ring])}, "sample_rate": self.sample_rate,
-                "channels": self.channels, "playhead": self.player.position, "loop_samples": period}
+        return {"pipeline": "music",
+                "ring": {"depth": self.ring.depth, "slots": slot_view([self.ring]),
+                         "completed": self.rings.totals().completed},
+                "sample_rate": self.sample_rate, "channels": self.channels, "playhead": self.player.position,
+                "loop_samples": period, "loop_request": current.request_id if current is not None else None,
+                "swap": None if swap is None else {"at": swap.at, "fade": swap.fade, "request": swap.request_id},
+                "next_waiting": self.player.swap_waiting()}
 
     # ---- counters ----------------------------------------------------------------------
 
@@ -453,6 +459,7 @@ class LiveMusic:
             tick_p99_ms=tick_p99_ms,
             tick_max_ms=round(1000 * self._tick_max, 1),
             lead_s=round(self.sink.lead_s(), 3),
+            lead_target_s=round(self.target_lead(threaded=True), 3),  # what the feeder keeps buffered
             onset_ms=self.onsets.onsets_ms(),
         )
         return counters

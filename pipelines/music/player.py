@@ -36,6 +36,15 @@ class Loop:
         return int(self.latents.shape[-1])
 
 
+@dataclass(frozen=True)
+class Swap:
+    """Where the last loop came in: its first sample on the timeline, its crossfade length."""
+
+    at: int
+    fade: int
+    request_id: int
+
+
 @dataclass
 class _Fade:
     old: Loop
@@ -52,6 +61,7 @@ class LoopPlayer:
         self.current: Loop | None = None
         self.position = 0  # global playhead, in samples
         self.superseded = 0  # completions replaced by a newer one before they were heard
+        self.last_swap: Swap | None = None  # what a front-end draws: where the playing loop faded in
         self._next: Loop | None = None
         self._fade: _Fade | None = None
         self._lock = threading.Lock()  # offer() runs on the engine thread, render() on the feeder
@@ -87,9 +97,11 @@ class LoopPlayer:
             new[:fade] = g_out * old.reshape(self._block_shape(fade)) + g_in * new[:fade]
         return new, loop
 
-    def commit(self, at: int, n: int, loop: Loop) -> None:
-        """The output took a splice: `loop` plays from `at`, and rendering goes on after it."""
+    def commit(self, at: int, n: int, loop: Loop, fade: int = 0) -> None:
+        """The output took a splice (crossfaded over `fade` samples): `loop` plays from `at`,
+        and rendering goes on after it."""
         self.current, self.position = loop, at + n
+        self.last_swap = Swap(at, fade, loop.request_id)
 
     def restore(self, loop: Loop) -> None:
         """A splice the output could not take: its loop waits again (unless a newer one came)."""
@@ -107,8 +119,10 @@ class LoopPlayer:
                 started, self._next = self._next, None
             if self.current is None:
                 self.current = started
+                self.last_swap = Swap(self.position, 0, started.request_id)
             else:
                 self._fade = _Fade(self.current, started, 0, max(1, crossfade_samples))
+                self.last_swap = Swap(self.position, max(1, crossfade_samples), started.request_id)
         if self.current is None:
             self.position += n
             return np.zeros(self._block_shape(n), np.float32), started

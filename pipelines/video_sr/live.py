@@ -131,7 +131,9 @@ class LiveVideoSR:
     def view(self) -> dict[str, Any]:
         ring = self.sr.ring
         rings = [] if ring is None else [ring]
-        return {"ring": {"depth": ring.depth if ring is not None else 0, "slots": slot_view(rings)},
+        return {"pipeline": "video_sr",
+                "ring": {"depth": ring.depth if ring is not None else 0, "slots": slot_view(rings),
+                         "completed": ring.counters.completed if ring is not None else 0},
                 "scale": self.sr.scale}
 
     def status_line(self) -> str:

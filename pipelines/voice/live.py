@@ -8,10 +8,12 @@ write, so OSC and the page steer chunk size, strength, steps and the rest live.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import torch
 
 from engine import StateStore
@@ -24,14 +26,17 @@ from .stream import StreamingVC
 
 
 class LiveVoice:
-    def __init__(self, models: VoiceModels, speaker: torch.Tensor, duplex: _Duplex, store: StateStore):
+    def __init__(self, models: VoiceModels, speaker: torch.Tensor, duplex: _Duplex, store: StateStore, *,
+                 target: str = ""):
         self.store = store
+        self.target = target  # what the page names as the voice converted toward (the reference's name)
         self.triggers = {"reset_counters": self.reset_counters}
         self.duplex = duplex
         self.vc = StreamingVC(models, speaker, self.store)
         self.samples_in = 0
         self.samples_out = 0
         self.dropped_out = 0  # converted samples the output ring had no room for
+        self.input_db = -math.inf  # the microphone's level: a peak meter that falls 20 dB/s
 
     def reset_counters(self) -> None:
         self.samples_in = self.samples_out = self.dropped_out = 0
@@ -48,6 +53,7 @@ class LiveVoice:
                     stop.wait(0.002)
                     continue
                 self.samples_in += samples.size
+                self._meter(samples, samples.size / self.duplex.device_rate)
                 out = self.vc.push(samples)
                 if out.size:
                     written = self.duplex.write(out)
@@ -55,6 +61,11 @@ class LiveVoice:
                     self.dropped_out += out.size - written
         finally:
             self.duplex.stop()
+
+    def _meter(self, samples: np.ndarray, seconds: float) -> None:
+        rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+        level = 20 * math.log10(rms) if rms > 1e-10 else -math.inf
+        self.input_db = max(level, self.input_db - 20.0 * seconds)
 
     def live_counters(self) -> dict[str, Any]:
         latency = self.vc.latency()
@@ -72,7 +83,13 @@ class LiveVoice:
         return counters
 
     def view(self) -> dict[str, Any]:
-        return {"ring": {"depth": self.store.snapshot["depth"], "slots": slot_view(self.vc.rings)}}
+        """What a front-end draws: the ring, the input level, the latency budget and the target."""
+        latency = self.vc.latency()
+        return {"pipeline": "voice",
+                "ring": {"depth": self.store.snapshot["depth"], "slots": slot_view(self.vc.rings),
+                         "completed": self.vc.rings.totals().completed},
+                "input_db": round(self.input_db, 1) if math.isfinite(self.input_db) else None,
+                "latency": {k: round(v, 2) for k, v in latency.items()}, "target": self.target}
 
     def status_line(self) -> str:
         c = self.live_counters()
