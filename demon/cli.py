@@ -108,7 +108,7 @@ def _params(args) -> int:
             print(json.dumps(p.describe()))
         else:
             rng = f"{_num(p.minimum)}..{_num(p.maximum)}" if p.minimum is not None else ",".join(p.choices)
-            print(f"{p.name:16} {p.type.value:6} {p.propagation.value:8} {rng:14} {p.default!s:8} {p.doc}")
+            print(f"{p.name:16} {p.group.key:7} {p.type.value:6} {p.propagation.value:8} {rng:14} {p.default!s:8} {p.doc}")
     return 0
 
 
