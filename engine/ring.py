@@ -29,7 +29,7 @@ from .request import Request
 from .retarget import PendingRetarget
 from .ring_outputs import Completion, RingCounters
 from .schedule import Schedule
-from .slots import SlotRows
+from .slots import SlotProgress, SlotRows
 from .solver_table import solve
 from .solvers import per_row, x0_prediction
 from .state import StateStore, StepState
@@ -113,9 +113,9 @@ class Ring:
         """request id -> (row, step, current sigma) for every occupied slot."""
         return self.rows.in_flight()
 
-    def schedules(self) -> dict[int, list[float]]:
-        """request id -> the sigma schedule its slot runs, first to last."""
-        return self.rows.schedules()
+    def progress(self) -> list[SlotProgress]:
+        """Each occupied slot's request, row, step of steps, sigma and schedule (for front-ends)."""
+        return self.rows.progress()
 
     def row_latent(self, request_id: int) -> torch.Tensor:
         """A copy of an in-flight request's current latent (for previews and tests)."""

@@ -25,6 +25,16 @@ class Slot:
     admitted_tick: int
 
 
+@dataclass(frozen=True)
+class SlotProgress:
+    request: int
+    row: int
+    step: int
+    steps: int
+    sigma: float
+    schedule: list[float]  # the slot's sigmas, first to last
+
+
 class SlotRows:
     def __init__(self, capacity: int, latent_shape: tuple[int, ...], dtype: torch.dtype,
                  hooks: Sequence[SlotHooks] = ()):
@@ -67,10 +77,19 @@ class SlotRows:
                 out[slot.request.id] = (row, step, float(self.sigmas[row, step]))
         return out
 
-    def schedules(self) -> dict[int, list[float]]:
-        """request id -> its slot's own sigma schedule, first to last (a front-end draws progress on it)."""
-        return {slot.request.id: self.sigmas[row, : int(self.nsteps[row]) + 1].tolist()
-                for row, slot in enumerate(self.slots) if slot is not None}
+    def progress(self) -> list[SlotProgress]:
+        """Each occupied slot where it stands in its own schedule, read in one pass (a front-end
+        reads this from another thread while the ring ticks: each entry is one slot's own)."""
+        out = []
+        for row, slot in enumerate(list(self.slots)):
+            if slot is None:
+                continue
+            step, n = int(self.step[row]), int(self.nsteps[row])
+            schedule = self.sigmas[row, : n + 1].tolist()
+            # a row being placed or freed as it is read is left out rather than shown torn
+            if self.slots[row] is slot and 1 <= n and 0 <= step <= n:
+                out.append(SlotProgress(slot.request.id, row, step, n, schedule[step], schedule))
+        return out
 
     def row_of(self, request_id: int) -> int:
         for row, slot in enumerate(self.slots):

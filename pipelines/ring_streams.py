@@ -22,14 +22,9 @@ def depth_follows_steps(store: StateStore) -> None:
 def slot_view(rings: Iterable[Ring]) -> list[dict[str, Any]]:
     """The occupied slots of `rings`, by row, as the page draws them: where each stands in
     its own schedule (step of steps, its sigma, the schedule's sigmas)."""
-    out = []
-    for ring in rings:
-        schedules = ring.schedules()
-        for rid, (row, step, sigma) in sorted(ring.in_flight().items(), key=lambda kv: kv[1][0]):
-            schedule = schedules[rid]
-            out.append({"row": row, "request": rid, "step": step, "steps": len(schedule) - 1,
-                        "sigma": round(sigma, 4), "schedule": [round(s, 3) for s in schedule]})
-    return out
+    return [{"row": p.row, "request": p.request, "step": p.step, "steps": p.steps, "sigma": round(p.sigma, 4),
+             "schedule": [round(s, 3) for s in p.schedule]}
+            for ring in rings for p in sorted(ring.progress(), key=lambda p: p.row)]
 
 
 class InOrder(Generic[Carried, Result]):

@@ -344,3 +344,31 @@ def test_the_slot_view_shows_each_slot_in_its_own_schedule(denoiser):
         assert len(s["schedule"]) == s["steps"] + 1 and 0 <= s["step"] < s["steps"]
         assert s["schedule"][s["step"]] == pytest.approx(s["sigma"], abs=1e-3)
         assert s["schedule"] == sorted(s["schedule"], reverse=True)
+
+
+def test_the_slot_view_reads_safely_while_the_ring_ticks(denoiser):
+    """The page's state broadcast reads the slots from its own thread as slots finish and
+    new ones take their rows."""
+    from pipelines.ring_streams import slot_view
+
+    store = StateStore(initial={"steps": 2, "strength": 1.0, "depth": 3})
+    ring = Ring(denoiser, SHAPE, store=store, factory=factory())
+    stop = threading.Event()
+
+    def ticking():
+        while not stop.is_set():
+            ring.tick()
+
+    thread = threading.Thread(target=ticking)
+    thread.start()
+    views, end = [], time.monotonic() + 20
+    try:
+        while ring.counters.completed < 30 and time.monotonic() < end:
+            views.append(slot_view([ring]))
+    finally:
+        stop.set()
+        thread.join()
+    assert ring.counters.completed >= 30 and any(views)
+    for view in views:
+        for s in view:
+            assert len(s["schedule"]) == s["steps"] + 1 and 0 <= s["step"] <= s["steps"]

@@ -88,7 +88,7 @@ def test_the_page_draws_the_previews_and_its_sliders_steer_the_sr(tiny_video_sr,
         tab.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
         assert wait_for(lambda: abs(live.store.snapshot["strength"] - 0.5) <= 0.05, timeout=5)
         # the stage shows the preview with its frame rate and skipped frames, not a loop
-        assert tab.is_visible("#video-view") and not tab.is_visible("#loop-view")
+        assert tab.is_visible("#video-view") and tab.text_content("#loop-title") == "curves"
         tab.wait_for_function("/\\d fps/.test(document.querySelector('#video-info').textContent)", timeout=5_000)
         assert "skipped" in tab.text_content("#video-info")
         OUT.mkdir(exist_ok=True)

@@ -130,6 +130,23 @@ def test_a_missing_or_wrong_token_is_refused(server, token):
         urlopen(f"http://127.0.0.1:{server.port}/")
 
 
+def test_the_page_with_its_token_gets_a_cookie_that_loads_its_own_files(server):
+    """Behind a token, the page's stylesheet and modules (requested without the query) load
+    with the cookie the page came with; without either they are refused."""
+    from urllib.request import Request
+
+    page = urlopen(f"http://127.0.0.1:{server.port}/?token=correct-horse-battery")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("demon_token=correct-horse-battery;") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    for path in ("/app.js", "/core.js", "/style.css"):
+        loaded = urlopen(Request(f"http://127.0.0.1:{server.port}{path}", headers={"Cookie": cookie.split(";")[0]}))
+        assert loaded.status == 200 and len(loaded.read()) > 100
+        with pytest.raises(HTTPError, match="401"):
+            urlopen(f"http://127.0.0.1:{server.port}{path}")
+        with pytest.raises(HTTPError, match="401"):
+            urlopen(Request(f"http://127.0.0.1:{server.port}{path}", headers={"Cookie": "demon_token=guess"}))
+
+
 def test_the_right_token_and_own_origin_are_accepted_a_foreign_origin_is_not(server):
     async def attempt(origin):
         async with connect(ws_url(server), origin=origin) as ws:

@@ -43,6 +43,7 @@ from engine import Group, InputError
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TOKEN_COOKIE = "demon_token"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class WebCounters:
     sent_frames: int = 0
     dropped_frames: int = 0  # frames a slow client did not take
     rate_limited: int = 0  # messages dropped over a client's rate limit (an error frame at most once a second)
+    state_errors: int = 0  # state frames skipped because reading the engine raised (logged)
 
 
 def _reject_constant(name: str) -> Any:
@@ -124,7 +126,9 @@ class WebServer(ServerThread):
     def _http(self, connection: ServerConnection, request):
         url = urlsplit(request.path)
         if self.config.token is not None:
-            given = parse_qs(url.query).get("token", [""])[0]
+            # the page's own files (its stylesheet and modules) come without the query: a
+            # cookie set with the page, for this origin only, carries the token to them
+            given = parse_qs(url.query).get("token", [_cookie(request.headers.get("Cookie", ""), TOKEN_COOKIE)])[0]
             if not hmac.compare_digest(given.encode(), self.config.token.encode()):
                 self.counters.refused += 1
                 return connection.respond(401, "a valid token is required (?token=...)\n")
@@ -148,6 +152,8 @@ class WebServer(ServerThread):
             if name in headers:
                 del headers[name]
             headers[name] = value
+        if self.config.token is not None:
+            headers["Set-Cookie"] = f"{TOKEN_COOKIE}={self.config.token}; HttpOnly; SameSite=Strict; Path=/"
         return response
 
     # ---- websocket clients -------------------------------------------------------------
@@ -208,9 +214,14 @@ class WebServer(ServerThread):
         while True:
             await asyncio.sleep(period)
             if self._clients:
-                state = {"type": "state", "version": self.session.store.snapshot.version,
-                         "values": self.session.values(), "counters": self.live_counters(),
-                         "web": asdict(self.counters), **self.view()}
+                try:  # the engine's counters and view are read from this thread while it runs
+                    state = {"type": "state", "version": self.session.store.snapshot.version,
+                             "values": self.session.values(), "counters": self.live_counters(),
+                             "web": asdict(self.counters), **self.view()}
+                except Exception:  # one bad read skips one frame; the page must not go dark
+                    self.counters.state_errors += 1
+                    logging.getLogger(__name__).exception("reading the engine's state for the page failed")
+                    continue
                 self._broadcast(json.dumps(state, default=str))
 
     # ---- media from the engine (any thread) --------------------------------------------------
@@ -233,9 +244,15 @@ class WebServer(ServerThread):
     def _hello(self) -> dict:
         return {"type": "hello", "params": [p.describe() for p in self.session.registry],
                 "groups": [{"key": g.key, "title": g.value} for g in Group],
-                "pipeline": self.view().get("pipeline"),  # which stage the page shows
+                "pipeline": self._pipeline(),  # which stage the page shows
                 "triggers": sorted(self.session.triggers), "values": self.session.values(),
                 "presets": self._preset_names()}
+
+    def _pipeline(self) -> str | None:
+        try:
+            return self.view().get("pipeline")
+        except Exception:  # the state broadcast logs it; the page then shows music's stage
+            return None
 
     def handle(self, message) -> dict | None:
         """One client message -> the reply (an error frame for anything bad), or None."""
@@ -299,6 +316,15 @@ class _Redacting(logging.LoggerAdapter):
         if self.isEnabledFor(level):
             text = str(msg) % args if args else str(msg)
             self.logger.log(level, self.TOKEN.sub("token=...", text), **kwargs)
+
+
+def _cookie(header: str, name: str) -> str:
+    """The value of cookie `name` in a Cookie header, or ""."""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return ""
 
 
 def audio_header(sample_rate: int, channels: int) -> bytes:

@@ -1,6 +1,6 @@
 // demon's performer page: the stage (what plays, the ring), the pad and meters, and the
 // controls, built from what the server sends. Each part lives in its own module.
-import { $, connect, demon, element, onMessage, pending, send, showError, valueChanged } from "./core.js";
+import { $, connect, demon, element, fromServer, labelOf, onMessage, send, showError, valueChanged } from "./core.js";
 import { buildControls } from "./controls.js";
 import { buildCurvePicker, onLoopState } from "./loop.js";
 import { startAudio } from "./media.js";
@@ -10,14 +10,16 @@ import { buildPad } from "./pad.js";
 import { onVideoState, onVoiceState } from "./panels.js";
 import { onRingState } from "./ring.js";
 
-const STAGE = { music: "loop-view", voice: "voice-view", video_sr: "video-view" };
+// the stage of each pipeline; every one has the curves (music draws them over the loop)
+const STAGE = { music: null, voice: "voice-view", video_sr: "video-view" };
 const NAMES = { music: "music", voice: "voice conversion", video_sr: "video super-resolution" };
 
 onMessage("hello", (hello) => {
   demon.pipeline = hello.pipeline || "music";
   document.body.dataset.pipeline = demon.pipeline;
   $("pipeline").textContent = NAMES[demon.pipeline] || demon.pipeline;
-  for (const id of Object.values(STAGE)) $(id).hidden = id !== STAGE[demon.pipeline];
+  for (const id of Object.values(STAGE)) if (id) $(id).hidden = id !== STAGE[demon.pipeline];
+  $("loop-title").textContent = demon.pipeline === "music" ? "loop" : "curves";
   buildControls(hello);
   buildCurvePicker();
   buildPad();
@@ -26,7 +28,7 @@ onMessage("hello", (hello) => {
   const triggers = $("triggers");
   triggers.innerHTML = "";
   for (const t of hello.triggers) {
-    const b = element("button", { text: t.replace(/_/g, " ") });
+    const b = element("button", { text: labelOf(t) });
     b.onclick = () => send({ type: "trigger", name: t });
     triggers.append(b);
   }
@@ -35,12 +37,12 @@ onMessage("hello", (hello) => {
 onMessage("state", (s) => {
   demon.state = s;
   for (const [k, v] of Object.entries(s.values)) {
-    if (!(k in pending) && JSON.stringify(v) !== JSON.stringify(demon.values[k])) valueChanged(k, v);
+    if (fromServer(k, s.version) && JSON.stringify(v) !== JSON.stringify(demon.values[k])) valueChanged(k, v);
   }
   onRingState(s.ring);
   onCounters(s);
-  if (demon.pipeline === "music") onLoopState(s);
-  else if (demon.pipeline === "voice") onVoiceState(s);
+  onLoopState(s);
+  if (demon.pipeline === "voice") onVoiceState(s);
   else if (demon.pipeline === "video_sr") onVideoState(s);
 });
 

@@ -1,13 +1,14 @@
 // The controls, built from the registry the server sends: grouped as a performer thinks,
 // each showing its value and unit, typed into, reset by double-click, finely adjusted
 // with Shift, and played from the keyboard.
-import { $, demon, element, fmt, isNumeric, onValue, onsetLabel, pending, setParam, showError } from "./core.js";
+import { $, demon, element, fmt, fromFraction, isNumeric, labelOf, onValue, onsetLabel, setParam, showError, toFraction } from "./core.js";
 import { startLearn } from "./midi.js";
 
 export function buildControls(hello) {
   const box = $("controls");
   box.querySelectorAll(".group").forEach((el) => el.remove());
   demon.controls = {};
+  demon.params = {}; // a reconnect may bring another pipeline's registry
   demon.groups = hello.groups;
   for (const p of hello.params) { demon.params[p.name] = p; demon.values[p.name] = hello.values[p.name]; }
   for (const g of hello.groups) {
@@ -21,7 +22,7 @@ export function buildControls(hello) {
   for (const p of hello.params) showValue(p.name, hello.values[p.name]);
 }
 
-const label = (name) => name.replace(/_/g, " ");
+const label = labelOf;
 
 function controlRow(p) {
   const labelId = "l-" + p.name;
@@ -38,11 +39,8 @@ function controlRow(p) {
     input = slider(p, labelId);
     shown = element("input", { id: "v-" + p.name, class: "value", type: "text", inputMode: "decimal",
       autocomplete: "off", spellcheck: false, "aria-label": `${label(p.name)} value${p.unit ? " in " + p.unit : ""}` });
-    shown.onkeydown = (e) => {
-      if (e.key === "Enter") typed(p, shown);
-      else if (e.key === "Escape") { shown.value = fmt(demon.values[p.name], p); shown.blur(); }
-    };
-    shown.onchange = () => typed(p, shown);
+    shown.onkeydown = (e) => { if (e.key === "Escape") { shown.value = fmt(demon.values[p.name], p); shown.blur(); } };
+    shown.onchange = () => typed(p, shown); // Enter, or leaving the field
     shown.ondblclick = () => reset(p);
   } else if (p.type === "choice") {
     input = element("select", { "aria-labelledby": labelId });
@@ -101,19 +99,21 @@ function slider(p, labelId) {
   const mark = element("div", { class: "default" }); // where double-click returns
   el.append(fill, mark);
   const span = p.max - p.min;
-  const clamp = (v) => {
-    v = Math.min(p.max, Math.max(p.min, v));
-    return p.type === "int" ? Math.round(v) : Math.round(v / (span / 10000)) * (span / 10000) + 0;
+  // onto a grid of ten thousand steps from the minimum, so that the ends are exact
+  const snap = (v) => {
+    if (p.type === "int") return Math.round(Math.min(p.max, Math.max(p.min, v)));
+    const q = span / 10000;
+    return Math.min(p.max, Math.max(p.min, Number((p.min + Math.round((v - p.min) / q) * q).toPrecision(12))));
   };
-  const commit = (v) => { v = clamp(v); if (v !== demon.values[p.name]) setParam(p.name, Number(v.toPrecision(12))); };
+  const commit = (v) => { v = snap(v); if (v !== demon.values[p.name]) setParam(p.name, v); };
   el.show = (v) => {
-    const f = span > 0 ? (v - p.min) / span : 0;
+    const f = toFraction(p, v);
     fill.style.width = `${100 * f}%`;
     el.setAttribute("aria-valuenow", v);
     el.setAttribute("aria-valuetext", `${fmt(v, p)} ${p.unit || ""}`.trim());
   };
   mark.style.left = `${(100 * (p.default - p.min)) / (span || 1)}%`;
-  const at = (x) => { const r = el.getBoundingClientRect(); return p.min + Math.min(1, Math.max(0, (x - r.left) / r.width)) * span; };
+  const at = (x) => { const r = el.getBoundingClientRect(); return fromFraction(p, (x - r.left) / r.width); };
   let drag = null;
   el.onpointerdown = (e) => {
     el.focus();
@@ -169,5 +169,5 @@ function drawCurvePreview(canvas, p, points) {
 
 export const CURVE_COLOURS = { source_blend: "#4cf", noise_injection: "#f9a23c" };
 
-// every change, from here or from the server, shows on its control (unless it is being typed or sent)
-onValue((name, v) => { if (!pending[name]) showValue(name, v); });
+// every change, from here or from the server, shows on its control (app.js lets through only the server's news)
+onValue((name, v) => showValue(name, v));

@@ -48,13 +48,24 @@ function showConnection(up) {
 export function send(msg) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); }
 
 // A control sends at most every 30 ms per parameter; the last value always goes out.
-export const pending = {};
+const pending = {};
+const sent = {}; // name -> how many sets of it await their ack
+const acked = {}; // name -> the store version its last set made
 export function setParam(name, value) {
   valueChanged(name, value);
   if (pending[name]) { pending[name].value = value; return; }
   pending[name] = { value };
+  sent[name] = (sent[name] || 0) + 1;
   send({ type: "set", name, value });
   setTimeout(() => { const p = pending[name]; delete pending[name]; if (p.value !== value) setParam(name, p.value); }, 30);
+}
+onMessage("ack", (msg) => { acked[msg.name] = msg.version; sent[msg.name] = Math.max(0, (sent[msg.name] || 0) - 1); });
+onMessage("error", () => { for (const k of Object.keys(sent)) sent[k] = 0; }); // a refused set is never acked
+
+/** Whether a state frame's value for `name` is news: not while this page's own change of it is
+ * on its way, nor from a frame older than the version that change made. */
+export function fromServer(name, version) {
+  return !pending[name] && !sent[name] && (acked[name] === undefined || version >= acked[name]);
 }
 
 export function showError(message) {
@@ -101,3 +112,13 @@ export function onsetLabel(propagation) {
 }
 
 export const isNumeric = (p) => p && (p.type === "float" || p.type === "int");
+
+/** How a parameter is named on the page. */
+export const labelOf = (name) => name.replace(/_/g, " ");
+
+/** The value at fraction f of a numeric parameter's range (whole numbers for an int). */
+export function fromFraction(p, f) {
+  const v = p.min + Math.min(1, Math.max(0, f)) * (p.max - p.min);
+  return p.type === "int" ? Math.round(v) : v;
+}
+export const toFraction = (p, v) => (p.max > p.min ? (v - p.min) / (p.max - p.min) : 0);

@@ -1,7 +1,7 @@
 // The playing loop: its waveform (from the audio the page receives, placed by loop
 // position), the bars at the tempo, the playhead, where the last loop faded in, and the
 // per-frame curves drawn over it. Dragging on it draws the chosen curve.
-import { $, demon, fitCanvas, onBinary, onValue, setParam } from "./core.js";
+import { $, demon, fitCanvas, labelOf, onValue, setParam } from "./core.js";
 import { CURVE_COLOURS } from "./controls.js";
 
 const COLUMNS = 1024; // waveform resolution across the loop
@@ -11,12 +11,14 @@ const wave = {
   peaks: new Float32Array(COLUMNS), // the loudest sample heard in each column of the loop
   owner: new Int32Array(COLUMNS).fill(-1), // the loop each column was last heard from
   loop: -1, written: 0, column: -1,
+  offset: null, // the timeline position of the first frame this page heard
 };
 let drawing = null; // the curve the pointer paints, or null
 
 export function curveNames() { return Object.values(demon.params).filter((p) => p.type === "curve").map((p) => p.name); }
 
 export function buildCurvePicker() {
+  drawing = null;
   const box = $("curve-pick");
   box.querySelectorAll("label").forEach((el) => el.remove());
   for (const name of ["none", ...curveNames()]) {
@@ -24,7 +26,7 @@ export function buildCurvePicker() {
     input.type = "radio"; input.name = "curve"; input.value = name; input.checked = name === "none";
     input.onchange = () => { drawing = name === "none" ? null : name; canvas.classList.toggle("painting", !!drawing); };
     const label = document.createElement("label");
-    label.append(input, " " + name.replace(/_/g, " "));
+    label.append(input, " " + labelOf(name));
     if (CURVE_COLOURS[name]) label.style.color = CURVE_COLOURS[name];
     box.append(label);
   }
@@ -37,27 +39,30 @@ window.addEventListener("demon-draw-curve", (e) => {
 
 export function onLoopState(s) {
   wave.loop = s.loop_request ?? -1; // columns heard from older loops are drawn dim until played over
+  // the audio tapped so far ends at the render position: that ties this page's count of frames
+  // to the timeline (re-tied if it drifts by more than a second, e.g. after a reconnect)
+  if (s.loop_samples) {
+    const offset = s.playhead - wave.written;
+    if (wave.offset === null || Math.abs(offset - wave.offset) > s.sample_rate) wave.offset = offset;
+  }
   drawLoop();
 }
 
-onBinary((buf) => {
-  if (new Uint8Array(buf, 0, 1)[0] !== 65) return; // "A": audio, uint32 rate, uint16 channels, int16 frames
-  const head = new DataView(buf);
-  const channels = head.getUint16(5, true);
-  const pcm = new Int16Array(buf.slice(7));
-  const frames = pcm.length / channels, s = demon.state;
-  if (s && s.loop_samples) {
-    const start = wave.written % s.loop_samples;
+/** Audio as it arrives (media.js): its loudest sample per column, placed by loop position. */
+export function heard(samples, channels) {
+  const frames = samples.length / channels, s = demon.state;
+  if (s && s.loop_samples && wave.offset !== null) {
+    const start = wave.offset + wave.written;
     for (let i = 0; i < frames; i += 32) {
       const x = Math.floor((((start + i) % s.loop_samples) / s.loop_samples) * COLUMNS);
       let peak = 0;
-      for (let c = 0; c < channels; c++) peak = Math.max(peak, Math.abs(pcm[i * channels + c]) / 32768);
+      for (let c = 0; c < channels; c++) peak = Math.max(peak, Math.abs(samples[i * channels + c]));
       if (x !== wave.column) { wave.peaks[x] = 0; wave.owner[x] = wave.loop; wave.column = x; } // played over
       wave.peaks[x] = Math.max(wave.peaks[x], Math.min(1, peak));
     }
   }
   wave.written += frames;
-});
+}
 
 export function drawLoop() {
   const s = demon.state || {};
@@ -93,18 +98,19 @@ export function drawLoop() {
     ctx.fillText(`loop #${s.swap.request} in`, Math.min(x + bw + 3, w - 70), h - 6);
   }
   for (const name of curveNames()) drawCurve(ctx, w, h, name);
-  if (loop) {
-    const x = ((s.playhead % loop) / loop) * w;
+  if (loop) { // what is heard now: the render position less the audio buffered ahead of the device
+    const heardAt = s.playhead - Math.round(((s.counters || {}).lead_s || 0) * (s.sample_rate || 0));
+    const x = ((((heardAt % loop) + loop) % loop) / loop) * w;
     ctx.fillStyle = "#ff4d4d"; ctx.fillRect(x - 1, 0, 2, h);
   }
-  $("loop-info").textContent = seconds
-    ? `${seconds.toFixed(1)} s loop${bpm ? ` · ${(seconds / (240 / bpm)).toFixed(1)} bars at ${Math.round(bpm)} bpm` : ""}` +
+  $("loop-info").textContent = demon.pipeline !== "music" ? "drawn across each request's frames"
+    : seconds ? `${seconds.toFixed(1)} s loop${bpm ? ` · ${(seconds / (240 / bpm)).toFixed(1)} bars at ${Math.round(bpm)} bpm` : ""}` +
       (s.next_waiting ? " · next loop ready" : "")
     : "waiting for the first loop";
 }
 
 function drawCurve(ctx, w, h, name) {
-  const p = demon.params[name], pts = demon.values[name];
+  const p = demon.params[name], pts = name === drawing && painted ? painted : demon.values[name];
   if (!pts) return;
   const y = (v) => h - 4 - ((v - p.min) / (p.max - p.min)) * (h - 8);
   ctx.strokeStyle = CURVE_COLOURS[name] || "#6cf";
@@ -116,23 +122,42 @@ function drawCurve(ctx, w, h, name) {
   ctx.lineWidth = 1;
 }
 
-// painting a curve: the points under the pointer follow it; it is sent when the pointer lifts
-let painted = null;
+// painting a curve: the points under the pointer follow it (and every point it passed over);
+// the curve is sent when the pointer lifts, and state frames do not move it meanwhile
+let painted = null, lastIndex = null;
+
+function resampled(points, n) {
+  if (points.length === 1) return new Array(n).fill(points[0]);
+  return Array.from({ length: n }, (_, i) => {
+    const t = (i / (n - 1)) * (points.length - 1), k = Math.min(points.length - 2, Math.floor(t));
+    return points[k] + (t - k) * (points[k + 1] - points[k]);
+  });
+}
+
 function paint(e) {
   const p = demon.params[drawing], r = canvas.getBoundingClientRect();
-  if (!painted) {
-    const now = demon.values[drawing];
-    painted = now.length === CURVE_POINTS ? now.slice() : new Array(CURVE_POINTS).fill(now[0]);
-  }
+  if (!painted) painted = resampled(demon.values[drawing], CURVE_POINTS);
   const i = Math.round(Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)) * (CURVE_POINTS - 1));
-  const f = Math.min(1, Math.max(0, 1 - (e.clientY - r.top) / r.height));
-  painted[i] = p.min + f * (p.max - p.min);
-  demon.values[drawing] = painted.slice();
+  const v = p.min + Math.min(1, Math.max(0, 1 - (e.clientY - r.top) / r.height)) * (p.max - p.min);
+  const from = lastIndex ?? i;
+  for (let k = Math.min(from, i); k <= Math.max(from, i); k++) { // fill the points a fast stroke skipped
+    painted[k] = from === i ? v : painted[from] + ((k - from) / (i - from)) * (v - painted[from]);
+  }
+  painted[i] = v;
+  lastIndex = i;
   drawLoop();
 }
-canvas.onpointerdown = (e) => { if (!drawing) return; canvas.setPointerCapture(e.pointerId); painted = null; paint(e); };
+canvas.onpointerdown = (e) => {
+  if (!drawing) return;
+  canvas.setPointerCapture(e.pointerId);
+  painted = null; lastIndex = null;
+  paint(e);
+};
 canvas.onpointermove = (e) => { if (drawing && painted) paint(e); };
-canvas.onpointerup = canvas.onpointercancel = () => { if (drawing && painted) setParam(drawing, painted.slice()); painted = null; };
+canvas.onpointerup = canvas.onpointercancel = () => {
+  if (drawing && painted) setParam(drawing, painted.slice());
+  painted = null; lastIndex = null;
+};
 
 onValue((name) => { if (demon.params[name] && demon.params[name].type === "curve") drawLoop(); });
 window.addEventListener("resize", drawLoop);

@@ -1,6 +1,7 @@
 // Media from the server: audio into an AudioWorklet with a jitter buffer, and the newest
 // JPEG video preview (decoded off the main thread; older ones are skipped).
 import { $, demon, onBinary } from "./core.js";
+import { heard } from "./loop.js";
 
 onBinary((buf) => {
   const kind = new Uint8Array(buf, 0, 1)[0];
@@ -14,6 +15,7 @@ function playAudio(buf) {
   const pcm = new Int16Array(buf.slice(7));
   const f = new Float32Array(pcm.length);
   for (let i = 0; i < pcm.length; i++) f[i] = pcm[i] / 32768;
+  heard(f, channels); // the loop's waveform, before the buffer goes to the worklet
   const a = demon.audio;
   a.frames = (a.frames || 0) + 1;
   a.channels = channels;

@@ -40,7 +40,8 @@ export function levelOf(m, value, c, now) {
   if (value === null || value === undefined) return "idle";
   if (m.grows) {
     const last = grew[m.key];
-    if (!last || value > last.value) grew[m.key] = { value, t: last && value > last.value ? now : -Infinity };
+    if (!last || value < last.value) grew[m.key] = { value, t: -Infinity }; // first seen, or reset: a new baseline
+    else if (value > last.value) grew[m.key] = { value, t: now };
     if (value > 0 && now - grew[m.key].t < GROWTH_WINDOW_MS) return "bad";
     return value > 0 ? "warn" : "ok";
   }

@@ -1,5 +1,5 @@
 // MIDI learn through the Web MIDI API: the mappings live in this browser (localStorage).
-import { $, demon, isNumeric, setParam } from "./core.js";
+import { $, demon, fromFraction, isNumeric, setParam } from "./core.js";
 
 export function startLearn(name, row) {
   demon.midi.learning = name;
@@ -27,9 +27,7 @@ export function onMidi(data) {
   }
   const name = m.bindings[key]; const p = demon.params[name];
   if (!p || p.min === null || !(isNumeric(p) || p.type === "curve")) return;
-  let v = p.min + (value / 127) * (p.max - p.min);
-  if (p.type === "int") v = Math.round(v);
-  if (p.type === "curve") v = [v];
-  setParam(name, v);
+  const v = fromFraction(p.type === "curve" ? { ...p, type: "float" } : p, value / 127);
+  setParam(name, p.type === "curve" ? [v] : v);
 }
 demon.onMidi = onMidi; // tests feed bytes here where no MIDI device exists

@@ -19,10 +19,20 @@ export function onRingState(ring) {
   demon.ring.leaving += gone.length;
   completed = ring.completed ?? completed;
   previous = ids;
-  drawRing(ring);
+  latest = ring;
+  drawRing();
 }
 
-function drawRing(ring) {
+let latest = null; // the newest ring state: what every redraw draws
+let animating = false; // one animation loop at a time, however many states arrive
+function animate() {
+  animating = false;
+  drawRing();
+}
+
+function drawRing() {
+  const ring = latest;
+  if (!ring) return;
   const { ctx, w, h } = fitCanvas(canvas);
   const now = performance.now();
   leaving = leaving.filter((l) => now - l.t0 < LEAVE_MS).slice(-3); // the newest few: they must stay readable
@@ -68,7 +78,7 @@ function drawRing(ring) {
   demon.ring.draws++;
   demon.ring.ids = ring.slots.map((s) => s.request);
   demon.ring.steps = ring.slots.map((s) => [s.request, s.step]);
-  if (leaving.length) requestAnimationFrame(() => drawRing(demon.state ? demon.state.ring : ring));
+  if (leaving.length && !animating) { animating = true; requestAnimationFrame(animate); }
 }
 
-window.addEventListener("resize", () => { if (demon.state && demon.state.ring) drawRing(demon.state.ring); });
+window.addEventListener("resize", drawRing);
