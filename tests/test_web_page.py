@@ -49,6 +49,11 @@ def test_double_click_resets_shift_adjusts_finely_and_arrows_step(page):
     tab.wait_for_function("document.querySelector('#v-velocity_scale').value === '0.300'")
     tab.dblclick(".param[data-name='velocity_scale'] .name")  # the name resets too
     assert wait_for(lambda: live.store.snapshot["velocity_scale"] == default)
+    web.session.set("velocity_scale", 0.4)
+    tab.wait_for_function("document.querySelector('#v-velocity_scale').value === '0.400'")
+    tab.focus("#p-velocity_scale")
+    tab.keyboard.press("Delete")  # and from the keyboard
+    assert wait_for(lambda: live.store.snapshot["velocity_scale"] == default)
     # Shift: a drag of a fifth of the slider moves a tenth as far as without it
     box = tab.locator("#p-gain").bounding_box()
     y, x0 = box["y"] + box["height"] / 2, box["x"] + box["width"] / 2

@@ -58,6 +58,7 @@ function controlRow(p) {
       element("canvas", { width: 120, height: 22, "aria-hidden": "true" }));
     input.onclick = () => window.dispatchEvent(new CustomEvent("demon-draw-curve", { detail: p.name }));
     input.ondblclick = () => reset(p);
+    input.onkeydown = (e) => { if (e.key === "Delete" || e.key === "Backspace") reset(p); };
   }
   input.id = "p-" + p.name;
   const unit = element("span", { class: "unit", text: p.unit || "", "aria-hidden": "true" });
@@ -91,7 +92,7 @@ function typed(p, field) {
 }
 
 // A slider a performer can play: drag anywhere (Shift: ten times finer, from where it is),
-// arrows and Page keys step (Shift: finer), Home/End, double-click resets to the default.
+// arrows and Page keys step (Shift: finer), Home/End; double-click or Delete resets to the default.
 function slider(p, labelId) {
   const el = element("div", { class: "slider", tabIndex: 0, role: "slider", "aria-labelledby": labelId,
     "aria-valuemin": p.min, "aria-valuemax": p.max });
@@ -135,6 +136,7 @@ function slider(p, labelId) {
     const keys = { ArrowRight: v + step, ArrowUp: v + step, ArrowLeft: v - step, ArrowDown: v - step,
       PageUp: v + (p.type === "int" ? Math.max(1, Math.round(span / 10)) : span / 10),
       PageDown: v - (p.type === "int" ? Math.max(1, Math.round(span / 10)) : span / 10), Home: p.min, End: p.max };
+    if (e.key === "Delete" || e.key === "Backspace") { e.preventDefault(); reset(p); return; } // as double-click
     if (!(e.key in keys)) return;
     e.preventDefault();
     commit(keys[e.key]);
