@@ -66,7 +66,9 @@ def test_training_script_writes_weights_and_a_card(tmp_path):
     from pipelines.video_sr import data, train
     from pipelines.video_sr.checkpoint import PARTS, load_video_sr
 
-    assert data.main(["--out", str(tmp_path / "d"), "--clips", "19", "--frames", "4", "--size", "32"]) == 0
+    # the pictures inside the Python packages: the wallpaper packages come only with the corpus's own setup
+    assert data.main(["--out", str(tmp_path / "d"), "--clips", "19", "--frames", "4", "--size", "32",
+                      "--pictures", "wheels"]) == 0
     common = ["--data", str(tmp_path / "d"), "--minutes", "0.03", "--batch", "2", "--frames", "2", "--width", "8",
               "--latent-channels", "4", "--temporal-weight", "1"]
     assert train.main([*common, "--out", str(tmp_path / "m"), "--jobs", "2"]) == 0

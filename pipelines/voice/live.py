@@ -36,7 +36,7 @@ class LiveVoice:
         self.samples_in = 0
         self.samples_out = 0
         self.dropped_out = 0  # converted samples the output ring had no room for
-        self.input_db = -math.inf  # the microphone's level: a peak meter that falls 20 dB/s
+        self.input_db = -math.inf  # the microphone's level: RMS of each block, held and falling 20 dB/s
 
     def reset_counters(self) -> None:
         self.samples_in = self.samples_out = self.dropped_out = 0
@@ -53,7 +53,7 @@ class LiveVoice:
                     stop.wait(0.002)
                     continue
                 self.samples_in += samples.size
-                self._meter(samples, samples.size / self.duplex.device_rate)
+                self._meter(samples, samples.size / SAMPLE_RATE)  # read() gives the engine's rate
                 out = self.vc.push(samples)
                 if out.size:
                     written = self.duplex.write(out)
