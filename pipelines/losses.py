@@ -47,8 +47,9 @@ def log_mel(audio: torch.Tensor, sample_rate: int, n_fft: int, hop: int, n_mels:
 
 def mel_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int,
              resolutions: tuple[tuple[int, int, int], ...] = ((400, 160, 40), (1024, 256, 80)),
-             floor: float = 1e-5) -> torch.Tensor:
-    """Mean |log mel amplitude difference| over (n_fft, hop, mels) resolutions.
+             floor: float = 1e-5, stats: float = 0.0) -> torch.Tensor:
+    """Mean |log mel amplitude difference| over (n_fft, hop, mels) resolutions, plus `stats`
+    times mel_statistics on the first resolution's log-mels (computed once for both).
 
     The first resolution is the one mel-cepstral distortion is measured in (25 ms windows,
     40 bands), so the loss aims at what MCD and a speaker classifier read; the floor is
@@ -56,21 +57,23 @@ def mel_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int,
     silent in the target count only down to there.
     """
     total = pred.new_zeros(())
-    for n_fft, hop, n_mels in resolutions:
+    extra = pred.new_zeros(())
+    for i, (n_fft, hop, n_mels) in enumerate(resolutions):
         lp, lt = (log_mel(a, sample_rate, n_fft, hop, n_mels, floor) for a in (pred, target))
         total = total + (lp - lt).abs().mean()
-    return total / len(resolutions)
+        if i == 0 and stats:
+            extra = stats * mel_statistics(lp, lt)
+    return total / len(resolutions) + extra
 
 
-def mel_statistics_loss(pred: torch.Tensor, target: torch.Tensor, sample_rate: int, n_fft: int = 400,
-                        hop: int = 160, n_mels: int = 40) -> torch.Tensor:
-    """L1 between each clip's per-band mean and standard deviation over time of log mel amplitudes.
+def mel_statistics(lp: torch.Tensor, lt: torch.Tensor) -> torch.Tensor:
+    """L1 between each clip's per-band mean and standard deviation over time of two
+    (batch, mels, frames) log mel amplitudes.
 
     What a voice's timbre is to a listener and to a speaker classifier lives in these
     statistics. A decoder trained on frame-wise distances alone regresses toward the
     mean and narrows each band's range over time; this term holds the range.
     """
-    lp, lt = (log_mel(a, sample_rate, n_fft, hop, n_mels) for a in (pred, target))
     return (lp.mean(-1) - lt.mean(-1)).abs().mean() + (lp.std(-1) - lt.std(-1)).abs().mean()
 
 

@@ -135,12 +135,12 @@ def launch_chromium(pw, env=None):
                               args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox"])
 
 
-def wait_for(predicate, timeout=10.0):
+def wait_for(predicate, timeout=10.0, interval=0.02):
     end = time.time() + timeout
     while time.time() < end:
         if predicate():
             return True
-        time.sleep(0.02)
+        time.sleep(interval)
     return False
 
 

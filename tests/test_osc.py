@@ -5,6 +5,7 @@ import asyncio
 import json
 import socket
 import time
+from functools import partial
 
 import pytest
 from pythonosc.osc_bundle_builder import OscBundleBuilder
@@ -16,6 +17,8 @@ from controls.server_thread import ServerThread
 from controls.session import ControlSession
 from engine import InputError, StateStore
 from pipelines.music.live_params import LIVE_MUSIC_PARAMS
+
+from conftest import wait_for as conftest_wait_for
 
 
 @pytest.fixture
@@ -38,13 +41,7 @@ def send(sock, server, address, *args):
     sock.sendto(b.build().dgram, ("127.0.0.1", server.port))
 
 
-def wait_for(predicate, timeout=2.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+wait_for = partial(conftest_wait_for, timeout=2.0, interval=0.01)  # OSC over loopback answers within 2 s
 
 
 def ask(sock, server, address):

@@ -239,7 +239,7 @@ def test_the_voice_page_shows_its_input_latency_budget_and_target(pulse_null_sin
     rig = voice_rig(models, target, NullDuplex(DuplexConfig(16000, blocksize=160), speech), target="alto.wav")
     with serving(rig, WebConfig(port=0), media=None) as (live, web), \
             browser_tab(web.url, pulse_null_sink["env"], (1280, 800)) as tab:
-        tab.wait_for_function("demon.state && demon.state.latency && demon.state.latency.compute_ms > 0 "
+        tab.wait_for_function("demon.state && demon.state.counters.compute_ms > 0 "
                               "&& demon.state.input_db !== null", timeout=20_000)
         assert tab.is_visible("#voice-view") and tab.text_content("#loop-title") == "curves"
         assert tab.text_content("#target") == "alto.wav"

@@ -122,7 +122,7 @@ class LoopPlayer:
                 self.last_swap = Swap(self.position, 0, started.request_id)
             else:
                 self._fade = _Fade(self.current, started, 0, max(1, crossfade_samples))
-                self.last_swap = Swap(self.position, max(1, crossfade_samples), started.request_id)
+                self.last_swap = Swap(self.position, self._fade.total, started.request_id)
         if self.current is None:
             self.position += n
             return np.zeros(self._block_shape(n), np.float32), started

@@ -75,7 +75,7 @@ class LiveVoice:
             latency_ms=round(latency["latency_ms"], 1), algorithmic_ms=latency["algorithmic_ms"],
             compute_ms=round(latency["compute_ms"], 2), vad_compute_ms=round(latency["vad_compute_ms"], 3),
             device_ms=round(1000 * (device_in + device_out), 1),
-            chunk_ms=latency["chunk_ms"], samples_in=self.samples_in, samples_out=self.samples_out,
+            chunk_ms=latency["chunk_ms"], overlap_ms=latency["overlap_ms"], samples_in=self.samples_in, samples_out=self.samples_out,
             input_overflows=self.duplex.overflows, device_flags=self.duplex.underflows,
             device_rate=self.duplex.device_rate,  # differs from 16 kHz where the devices' default was taken
             output_starved=self.duplex.output.starved, dropped_out=self.dropped_out,
@@ -83,13 +83,12 @@ class LiveVoice:
         return counters
 
     def view(self) -> dict[str, Any]:
-        """What a front-end draws: the ring, the input level, the latency budget and the target."""
-        latency = self.vc.latency()
+        """What a front-end draws beside the counters (which hold the latency budget): the ring,
+        the input level and the target."""
         return {"pipeline": "voice",
                 "ring": {"depth": self.store.snapshot["depth"], "slots": slot_view(self.vc.rings),
                          "completed": self.vc.rings.totals().completed},
-                "input_db": round(self.input_db, 1) if math.isfinite(self.input_db) else None,
-                "latency": {k: round(v, 2) for k, v in latency.items()}, "target": self.target}
+                "input_db": round(self.input_db, 1) if math.isfinite(self.input_db) else None, "target": self.target}
 
     def status_line(self) -> str:
         c = self.live_counters()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..losses import mel_loss, mel_statistics_loss, mrstft_loss
+from ..losses import mel_loss, mrstft_loss
 from ..music.metrics import mrstft_distance, snr_db
 from ..training import Budget
 from . import corpus
@@ -55,8 +55,7 @@ def evaluate(codec: VoiceCodec, clips: list[np.ndarray]) -> dict[str, float]:
 
 
 def loss_fn(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, latent_l2: float, stats: float) -> torch.Tensor:
-    loss = mrstft_loss(y, x, floor=1e-3) + mel_loss(y, x, SAMPLE_RATE) + latent_l2 * z.pow(2).mean()
-    return loss + stats * mel_statistics_loss(y, x, SAMPLE_RATE) if stats else loss
+    return mrstft_loss(y, x, floor=1e-3) + mel_loss(y, x, SAMPLE_RATE, stats=stats) + latent_l2 * z.pow(2).mean()
 
 
 def main(argv: list[str] | None = None) -> int:

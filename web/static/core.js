@@ -31,7 +31,11 @@ export function connect() {
   ws = new WebSocket(`ws://${location.host}/ws${token ? "?token=" + encodeURIComponent(token) : ""}`);
   ws.binaryType = "arraybuffer";
   ws.onopen = () => showConnection(true);
-  ws.onclose = () => { showConnection(false); setTimeout(connect, 1000); };
+  ws.onclose = () => { // what was on its way will never be acked: the next server state wins
+    for (const k of Object.keys(sent)) sent[k] = 0;
+    showConnection(false);
+    setTimeout(connect, 1000);
+  };
   ws.onmessage = (e) => {
     if (typeof e.data !== "string") { for (const fn of listeners.binary) fn(e.data); return; }
     const msg = JSON.parse(e.data);
@@ -45,7 +49,12 @@ function showConnection(up) {
   el.dataset.level = up ? "ok" : "bad";
 }
 
-export function send(msg) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); }
+/** Send a message if the socket is open; whether it went. */
+export function send(msg) {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  ws.send(JSON.stringify(msg));
+  return true;
+}
 
 // A control sends at most every 30 ms per parameter; the last value always goes out.
 const pending = {};
@@ -55,8 +64,7 @@ export function setParam(name, value) {
   valueChanged(name, value);
   if (pending[name]) { pending[name].value = value; return; }
   pending[name] = { value };
-  sent[name] = (sent[name] || 0) + 1;
-  send({ type: "set", name, value });
+  if (send({ type: "set", name, value })) sent[name] = (sent[name] || 0) + 1; // only what went awaits an ack
   setTimeout(() => { const p = pending[name]; delete pending[name]; if (p.value !== value) setParam(name, p.value); }, 30);
 }
 onMessage("ack", (msg) => { acked[msg.name] = msg.version; sent[msg.name] = Math.max(0, (sent[msg.name] || 0) - 1); });

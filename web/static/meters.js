@@ -64,7 +64,7 @@ export function buildMeters() {
 }
 
 export function onCounters(s) {
-  const c = { ...(s.counters || {}), ...(s.latency || {}) }; // voice's latency budget comes with its view
+  const c = s.counters || {};
   const now = performance.now();
   for (const m of METERS[demon.pipeline] || []) {
     const row = document.querySelector(`.meter[data-key="${m.key}"]`);

@@ -16,7 +16,7 @@ export function onVoiceState(s) {
   if (gate !== undefined) meter.querySelector(".gate").style.left = `${100 * (1 - gate / METER_FLOOR_DB)}%`;
   $("input-db").textContent = db === null || db === undefined ? "silent" : `${db.toFixed(0)} dBFS`;
   $("target").textContent = s.target || "(none)";
-  drawBudget(s.latency || {});
+  drawBudget(s.counters || {});
 }
 
 function drawBudget(l) {
